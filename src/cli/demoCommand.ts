@@ -1,0 +1,53 @@
+import { runDemo } from "../demo/runDemo";
+import { formatSize } from "../util/size";
+import { renderTable } from "../util/table";
+import { COMMON, parse, printJson } from "./args";
+import { statusRows } from "./replicateCommands";
+
+export async function demoCommand(argv: string[]): Promise<number> {
+  const { values } = parse(
+    argv,
+    {
+      ...COMMON,
+      scale: { type: "string", default: "0.002" },
+      seconds: { type: "string", default: "12" },
+      azurite: { type: "boolean", default: false },
+      keep: { type: "boolean", default: false },
+    },
+    "demo",
+  );
+  const tty = process.stderr.isTTY && !values.json;
+  const r = await runDemo({
+    scale: Number(values.scale),
+    seconds: Number(values.seconds),
+    azurite: !!values.azurite,
+    keep: !!values.keep,
+    progress: (line, final) => {
+      if (values.json) return;
+      if (tty) process.stderr.write(`\r\x1b[2K${line}${final ? "\n" : ""}`);
+      else if (final) process.stderr.write(`${line}\n`);
+    },
+  });
+  if (tty) process.stderr.write("\r\x1b[2K");
+  if (values.json) {
+    printJson(r);
+    return r.ok ? 0 : 1;
+  }
+  console.log(`\nstatus (understudy status):\n`);
+  console.log(renderTable(statusRows(r.state)));
+  const v = r.verify;
+  const bad = v.rows.filter((x) => x.status !== "ok");
+  console.log(`\nverify (understudy verify) of ${v.store}: ${v.rows.length - bad.length}/${v.rows.length} replicas ok`);
+  for (const b of bad) console.log(`  ${b.name}: ${b.status} ${b.detail}`);
+  console.log("\nrestore check (litestream restore, rows compared by hash):");
+  for (const x of r.restores)
+    console.log(
+      `  ${x.match ? "ok  " : "FAIL"} ${x.name}: ${x.rows} rows, integrity ${x.integrity}, ${x.match ? "same rows as the primary" : `primary ${x.primaryHash.slice(0, 12)} ≠ restored ${x.restoredHash.slice(0, 12)}`}`,
+    );
+  console.log(
+    `\n${r.databases} databases (${formatSize(r.fleetBytes)}) replicated to ${r.store}; every first snapshot within ${r.secondsToAllSnapshots?.toFixed(1) ?? "—"}s; ${r.writes} WAL segments uploaded.`,
+  );
+  console.log(r.kept ? `kept in ${r.dir}` : "temporary directory removed (pass --keep to look inside)");
+  console.log(r.ok ? "demo: ok" : "demo: FAILED");
+  return r.ok ? 0 : 1;
+}

@@ -1,0 +1,120 @@
+/** Usage text per command; the README documents the same commands with the same examples. */
+export const HELP: Record<string, string> = {
+  main: `understudy — keeps a SQLite fleet and its standby survivable
+
+Usage: understudy <command> [options]
+
+Commands:
+  demo                      run the whole pipeline on a scaled-down fleet, no cloud account needed
+  init                      write a commented starter understudy.yml
+  validate [--online]       check the config, the disk, Litestream and (online) the store
+  discover DIR              list the SQLite databases in DIR and whether each is replicated
+  import FILE -o OUT        turn an existing litestream.yml into an understudy.yml
+  render litestream         write the Litestream config for a node's role
+  replicate                 run Litestream under supervision on the primary
+  status                    show replication state per database
+  verify                    check every replica in the store against its tier
+  cost                      estimate the store's monthly cost (storage and operations)
+
+Common options:
+  --config FILE             the config (default ./understudy.yml)
+  --json                    print data as JSON
+  --help                    help for a command
+
+Exit codes: 0 done, 1 the check found a problem, 2 bad input (config, arguments), 3 failed to run.`,
+
+  demo: `Usage: understudy demo [--scale N] [--seconds S] [--azurite] [--keep] [--json]
+
+Creates a scaled-down copy of the plan's 69-database fleet in a temporary directory, writes load,
+replicates it with the real Litestream to a local file store (or to an Azurite it starts, --azurite),
+verifies the store, restores two databases to compare their rows, and prints the status.
+
+  --scale N      fraction of the plan's sizes (default 0.002: about 2.5 MB in all)
+  --seconds S    how long to write load (default 12)
+  --azurite      use Azure Blob semantics through a local Azurite instead of a directory
+  --keep         keep the temporary directory and print its path
+
+Example:
+  understudy demo
+  understudy demo --azurite --seconds 20`,
+
+  init: `Usage: understudy init [-o FILE] [--force]
+
+Writes a commented starter config (default ./understudy.yml); refuses to overwrite without --force.
+
+Example:
+  understudy init && understudy validate`,
+
+  validate: `Usage: understudy validate [--config FILE] [--online] [--node NAME] [--json]
+
+Checks, one line each: the config loads (tiers exist, sync < retention, replica paths unique and not
+nested); every database on disk is replicated or excluded; RPO-breaking sync intervals; Litestream is
+present and of the expected version; credentials resolve. --online also writes, reads back and deletes
+a probe object in the store. Exits 1 if any check fails.
+
+Example:
+  understudy validate --config examples/alai.yml
+  LITESTREAM_AZURE_ACCOUNT_KEY=... understudy validate --online`,
+
+  discover: `Usage: understudy discover DIR [--config FILE] [--depth N] [--json]
+
+Lists the SQLite databases in DIR (recognised by their header, not their name) with size, journal
+mode and WAL size, each marked with its tier, EXCLUDED or UNREPLICATED. Exits 1 when any database is
+unreplicated, so it can run from cron. Without a config file every database is unreplicated.
+
+Example:
+  understudy discover /Users/makinja/system/databases --config understudy.yml`,
+
+  import: `Usage: understudy import LITESTREAM_YML -o OUT.yml [--node NAME] [--force] [--json]
+
+Turns an existing Litestream config (0.3 "replicas:" lists or 0.5 "replica:") into an understudy.yml,
+inferring each database's tier from its retention and sync interval, and says which it had to guess.
+Literal keys are never copied.
+
+Example:
+  understudy import /Users/makinja/system/config/litestream.yml -o understudy.yml`,
+
+  render: `Usage: understudy render litestream --role primary|standby [--config FILE] [--node NAME] [-o FILE]
+
+Writes the Litestream v0.3.13 config for a node. primary: every database, replicating. standby: the
+databases whose tier follows, for "litestream restore -config". The Azure account key is never written:
+Litestream reads it from LITESTREAM_AZURE_ACCOUNT_KEY.
+
+Example:
+  understudy render litestream --role primary -o /etc/litestream.yml`,
+
+  replicate: `Usage: understudy replicate [--config FILE] [--node NAME] [--metrics-listen HOST:PORT]
+
+Runs Litestream as a supervised child on the primary: restarts it with exponential backoff, passes
+SIGTERM through, logs its events as JSON, keeps per-database state in STATE_DIR/replicate-state.json,
+and serves Prometheus metrics (its own and Litestream's) on /metrics.
+
+Example:
+  understudy replicate --config understudy.yml`,
+
+  status: `Usage: understudy status [--config FILE] [--node NAME] [--json]
+
+Shows the replicate role's state per database: present, generation, position, last upload and its
+age, uploads, last error. Exits 1 if the replicate process is not running or a database has an error.
+
+Example:
+  understudy status --json | jq '.databases[] | select(.lastError)'`,
+
+  verify: `Usage: understudy verify [--config FILE] [--node NAME] [--json]
+
+Reads the store and reports per database: generations, newest snapshot, newest WAL segment and their
+ages; on the primary it also compares the store with the local files. Exits 1 if any database of a
+critical tier (P0) has no snapshot, a stale snapshot or trails local writes.
+
+Example:
+  understudy verify --config examples/alai.yml`,
+
+  cost: `Usage: understudy cost [--config FILE] [--json]
+
+Estimates the store's monthly cost from the fleet: storage per retention tier and operations (WAL
+uploads from each sync interval and write rate, snapshots, retention listings, the standby's reads and
+listings), beside the same fleet at a 1 s sync interval and the storage-only figure the plan used.
+
+Example:
+  understudy cost --config examples/alai.yml`,
+};

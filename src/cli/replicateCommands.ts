@@ -1,0 +1,126 @@
+import { join } from "node:path";
+import pino from "pino";
+import { selectNode } from "../config/load";
+import { Replicator } from "../replicate/replicator";
+import { type ReplicateState, readReplicateState } from "../replicate/state";
+import { verifyStore } from "../replicate/verify";
+import { openStore } from "../store/open";
+import { formatAge } from "../util/duration";
+import { formatSize } from "../util/size";
+import { renderTable } from "../util/table";
+import { COMMON, config, parse, printJson } from "./args";
+
+export async function replicateCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { ...COMMON, "metrics-listen": { type: "string" } }, "replicate");
+  const cfg = config(values);
+  const node = selectNode(cfg, { name: values.node, role: "primary" });
+  const log = pino({ base: { role: "replicate", node: node.name } }, pino.destination(2));
+  const r = new Replicator(cfg, node, { log, metricsListen: values["metrics-listen"] });
+  await r.start();
+  log.info(
+    {
+      databases: cfg.databases.length,
+      config: r.configPath,
+      metrics: r.metricsAddress(),
+      state: join(node.stateDir, "replicate-state.json"),
+    },
+    "replicating",
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string) => {
+      log.info({ signal: sig }, "stopping: passing SIGTERM to litestream");
+      resolve();
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+  await r.stop();
+  return 0;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+export function statusRows(s: ReplicateState, now = Date.now()): string[][] {
+  const rows = [["DATABASE", "TIER", "ON DISK", "GENERATION", "POSITION", "LAST UPLOAD", "UPLOADS", "LAST ERROR"]];
+  for (const d of s.databases)
+    rows.push([
+      d.name,
+      d.tier,
+      d.present ? "yes" : "MISSING",
+      d.generation ?? "-",
+      d.position?.split("/")[1] ?? "-",
+      d.lastUploadAt ? `${formatAge(now - Date.parse(d.lastUploadAt))} ago` : "never",
+      String(d.uploads),
+      d.lastError ? `${formatAge(now - Date.parse(d.lastError.at))} ago: ${d.lastError.message}` : "",
+    ]);
+  return rows;
+}
+
+export async function statusCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, COMMON, "status");
+  const cfg = config(values);
+  const node = selectNode(cfg, { name: values.node, role: "primary" });
+  const s = readReplicateState(node.stateDir);
+  if (!s) {
+    const msg = `no replicate state in ${node.stateDir}: understudy replicate has not run on ${node.name}`;
+    if (values.json) printJson({ node: node.name, running: false, error: msg });
+    else console.log(msg);
+    return 1;
+  }
+  const running = alive(s.pid) && s.litestream.status !== "stopped";
+  const errors = s.databases.filter((d) => d.lastError && (!d.lastUploadAt || d.lastError.at > d.lastUploadAt));
+  if (values.json) {
+    printJson({ ...s, running });
+  } else {
+    const ls = s.litestream;
+    console.log(
+      `node ${s.node} → ${s.store} | replicate pid ${s.pid} ${running ? "running" : "NOT RUNNING"} | litestream ${ls.version ?? ""} ${ls.status}${ls.pid ? ` (pid ${ls.pid})` : ""}, ${ls.restarts} restarts${ls.waitingFor ? ` | waiting for ${ls.waitingFor}` : ""} | updated ${formatAge(Date.now() - Date.parse(s.updatedAt))} ago\n`,
+    );
+    console.log(renderTable(statusRows(s)));
+    const missing = s.databases.filter((d) => !d.present).length;
+    console.log(
+      `\n${s.databases.length} databases, ${s.databases.filter((d) => d.lastUploadAt).length} uploading, ${missing} missing on disk, ${errors.length} with a current error`,
+    );
+  }
+  return running && errors.length === 0 ? 0 : 1;
+}
+
+export async function verifyCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, COMMON, "verify");
+  const cfg = config(values);
+  const node = cfg.nodes.find((n) => (values.node ? n.name === values.node : n.role === "primary"));
+  const store = await openStore(cfg.store);
+  const r = await verifyStore(cfg, store, node);
+  if (values.json) printJson(r);
+  else {
+    const rows = [
+      ["DATABASE", "TIER", "GENS", "SNAPSHOT AGE", "WAL SEGS", "NEWEST WAL", "WAL AGE", "STORED", "STATUS"],
+    ];
+    for (const x of r.rows)
+      rows.push([
+        x.name,
+        x.tier,
+        String(x.generations),
+        x.newestSnapshotAgeMs !== undefined ? formatAge(x.newestSnapshotAgeMs) : "-",
+        String(x.walSegments),
+        x.newestWal ?? "-",
+        x.newestWalAgeMs !== undefined ? formatAge(x.newestWalAgeMs) : "-",
+        formatSize(x.bytes),
+        x.status === "ok" ? "ok" : `${x.status.toUpperCase()}${x.critical ? "" : " (warn)"}: ${x.detail}`,
+      ]);
+    console.log(`store ${r.store}\n`);
+    console.log(renderTable(rows));
+    const bad = r.rows.filter((x) => x.status !== "ok");
+    console.log(
+      `\n${r.rows.length} replicas: ${r.rows.length - bad.length} ok, ${bad.length} with problems, ${r.failures.length} of them in a critical tier${r.failures.length ? " → FAILED" : ""}`,
+    );
+  }
+  return r.failures.length ? 1 : 0;
+}

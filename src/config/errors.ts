@@ -1,0 +1,35 @@
+/** One problem a user can fix, located in a file. */
+export interface ConfigProblem {
+  file: string;
+  line?: number;
+  column?: number;
+  field: string;
+  message: string;
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  const where = p.line ? `${p.file}:${p.line}${p.column ? `:${p.column}` : ""}` : p.file;
+  return `${where}: ${p.field ? `${p.field}: ` : ""}${p.message}`;
+}
+
+/** A user error: the CLI prints its message alone, never a stack trace. */
+export class UserError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 2,
+  ) {
+    super(message);
+    this.name = "UserError";
+  }
+}
+
+export class ConfigError extends UserError {
+  constructor(readonly problems: ConfigProblem[]) {
+    super(
+      problems.length === 1
+        ? formatProblem(problems[0])
+        : `${problems.length} problems in the config:\n${problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`,
+    );
+    this.name = "ConfigError";
+  }
+}

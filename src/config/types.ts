@@ -1,0 +1,110 @@
+import type { SecretRef } from "../secrets/ref";
+
+export type Role = "primary" | "standby";
+
+export interface NodeConfig {
+  name: string;
+  role: Role;
+  address?: string;
+  tailscaleAddress?: string;
+  dataDir: string;
+  /** Where daemons keep state, rendered configs and logs on this node. */
+  stateDir: string;
+}
+
+export interface TierConfig {
+  name: string;
+  retention: number;
+  syncInterval: number;
+  retentionCheckInterval: number;
+  /** How often Litestream takes a fresh snapshot; bounds restore time and what verify calls stale. */
+  snapshotInterval: number;
+  /** Whether the standby keeps a live copy of this tier's databases. */
+  follow: boolean;
+  /** Whether `verify` fails (not just warns) when one of this tier's replicas is missing or stale. */
+  critical: boolean;
+}
+
+export type WriteFrequency = "very-high" | "high" | "medium" | "low";
+
+export interface DatabaseConfig {
+  /** File name relative to the node's data dir, e.g. mission-control.db. */
+  name: string;
+  tier: string;
+  /** Path of the replica below the store prefix, e.g. mission-control. */
+  replicaPath: string;
+  syncInterval?: number;
+  retention?: number;
+  /** Expected size, for the cost estimate. */
+  size?: number;
+  /** Expected write rate, for the cost estimate. */
+  writeFrequency?: WriteFrequency;
+  writesPerSecond?: number;
+}
+
+export interface FileStoreConfig {
+  type: "file";
+  path: string;
+  prefix: string;
+}
+
+export interface AbsStoreConfig {
+  type: "abs";
+  account: string;
+  container: string;
+  prefix: string;
+  endpoint?: string;
+  accountKey?: SecretRef;
+  servicePrincipal?: { tenantId: string; clientId: string; clientSecret: SecretRef };
+}
+
+export type StoreConfig = FileStoreConfig | AbsStoreConfig;
+
+export interface LitestreamConfig {
+  /** Explicit binary; otherwise the one @flydotio/litestream installed. */
+  binary?: string;
+  expectedVersion: string;
+  /** Where Litestream serves its own Prometheus metrics (we read them for state). */
+  metricsAddr: string;
+}
+
+export interface ReplicateConfig {
+  metricsListen: string;
+  restartBackoffMin: number;
+  restartBackoffMax: number;
+}
+
+export interface Prices {
+  currency: string;
+  source: string;
+  storagePerGbMonth: number;
+  writePer10k: number;
+  listPer10k: number;
+  readPer10k: number;
+}
+
+export interface CostConfig {
+  prices: Prices;
+  /** Writes per second assumed for each write frequency class of the inventory. */
+  writesPerSecond: Record<WriteFrequency, number>;
+  /** Bytes of WAL one write produces (a page plus its frame header, typically). */
+  bytesPerWrite: number;
+  /** Size of a WAL segment after LZ4, as a fraction of the raw WAL. */
+  walCompression: number;
+  /** The standby's restore loop interval and operations per database per cycle (the plan's loop: 30 s). */
+  standbyPollInterval: number;
+  standbyListsPerPoll: number;
+}
+
+export interface UnderstudyConfig {
+  /** The file it came from, for messages. */
+  file: string;
+  nodes: NodeConfig[];
+  store: StoreConfig;
+  litestream: LitestreamConfig;
+  replicate: ReplicateConfig;
+  tiers: Map<string, TierConfig>;
+  databases: DatabaseConfig[];
+  exclude: string[];
+  cost: CostConfig;
+}

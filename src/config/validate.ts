@@ -1,0 +1,155 @@
+import { existsSync } from "node:fs";
+import { hostname } from "node:os";
+import { discover } from "../fleet/discover";
+import { litestreamBinary, litestreamVersion } from "../litestream/binary";
+import { resolveSecret } from "../secrets/resolve";
+import { openStore } from "../store/open";
+import { formatDuration } from "../util/duration";
+import { splitHostPort } from "../util/net";
+import { effective } from "./load";
+import type { UnderstudyConfig } from "./types";
+
+export type CheckResult = { check: string; status: "pass" | "fail" | "warn" | "skip"; detail: string };
+
+/** Every check a careful operator runs before reloading replication. Loading the config already passed. */
+export async function validateConfig(
+  cfg: UnderstudyConfig,
+  opts: { online: boolean; node?: string },
+): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  const add = (check: string, status: CheckResult["status"], detail: string) => out.push({ check, status, detail });
+
+  add(
+    "config",
+    "pass",
+    `${cfg.file}: ${cfg.nodes.length} nodes, ${cfg.tiers.size} tiers, ${cfg.databases.length} databases; tiers exist, sync < retention, replica paths unique and not nested`,
+  );
+
+  const primary = cfg.nodes.find((n) => (opts.node ? n.name === opts.node : n.role === "primary"));
+  if (primary && existsSync(primary.dataDir)) {
+    const r = discover(primary.dataDir, cfg);
+    const un = r.found.filter((f) => f.status === "unreplicated");
+    add(
+      "coverage",
+      un.length ? "fail" : "pass",
+      un.length
+        ? `${un.length} database(s) in ${primary.dataDir} neither replicated nor excluded: ${un.map((u) => u.name).join(", ")}`
+        : `every SQLite database in ${primary.dataDir} is replicated or excluded (${r.found.length} found)`,
+    );
+    if (r.missing.length)
+      add("present", "warn", `${r.missing.length} configured database(s) not on disk yet: ${r.missing.join(", ")}`);
+  } else {
+    add("coverage", "skip", `data dir ${primary?.dataDir ?? "(no node)"} is not on this machine`);
+  }
+
+  const slow = cfg.databases.filter((d) => effective(cfg, d).syncInterval > 60_000 && effective(cfg, d).follow);
+  add(
+    "rpo",
+    slow.length ? "warn" : "pass",
+    slow.length
+      ? `sync interval above 60s breaks the 60s RPO for: ${slow.map((d) => `${d.name} (${formatDuration(effective(cfg, d).syncInterval)})`).join(", ")}`
+      : "every followed database syncs within 60s",
+  );
+
+  try {
+    splitHostPort(cfg.litestream.metricsAddr, "litestream.metrics-addr");
+    if (cfg.replicate.metricsListen) splitHostPort(cfg.replicate.metricsListen, "replicate.metrics-listen");
+    add(
+      "addresses",
+      "pass",
+      `litestream metrics ${cfg.litestream.metricsAddr}, replicate metrics ${cfg.replicate.metricsListen || "off"}`,
+    );
+  } catch (e) {
+    add("addresses", "fail", (e as Error).message);
+  }
+
+  try {
+    const bin = litestreamBinary(cfg.litestream);
+    const v = await litestreamVersion(bin);
+    add(
+      "litestream",
+      v === cfg.litestream.expectedVersion ? "pass" : "fail",
+      v === cfg.litestream.expectedVersion
+        ? `${bin} is ${v}`
+        : `${bin} is ${v}, expected ${cfg.litestream.expectedVersion}: install the expected version or set litestream.version`,
+    );
+  } catch (e) {
+    add("litestream", "fail", (e as Error).message);
+  }
+
+  const s = cfg.store;
+  if (s.type === "abs") {
+    if (!s.accountKey)
+      add(
+        "credentials",
+        "fail",
+        "store.account-key is not set: Litestream v0.3.13 signs Azure requests with the account key only (AZURE_CLIENT_ID/SECRET are ignored by it); the service principal serves understudy's own reads",
+      );
+    for (const [field, ref] of [
+      ["store.account-key", s.accountKey],
+      ["store.service-principal.client-secret", s.servicePrincipal?.clientSecret],
+    ] as const) {
+      if (!ref) continue;
+      try {
+        await resolveSecret(ref, field);
+        add("secret", "pass", `${field} (${ref.text}) resolves`);
+      } catch (e) {
+        add("secret", "fail", (e as Error).message);
+      }
+    }
+  } else {
+    add(
+      "store",
+      existsSync(s.path) ? "pass" : "warn",
+      existsSync(s.path)
+        ? `file store ${s.path}`
+        : `file store ${s.path} does not exist yet (it is created on first upload)`,
+    );
+  }
+
+  if (!opts.online) {
+    add("store-online", "skip", "pass --online to check the store is reachable and writable");
+    return out;
+  }
+  try {
+    const store = await openStore(s);
+    const key = `${s.prefix}.understudy-probe/${hostname()}-${process.pid}-${Date.now()}`;
+    const body = Buffer.from(`understudy validate probe ${new Date().toISOString()}`);
+    await withTimeout(store.put(key, body), 20_000, "upload");
+    const back = await withTimeout(store.get(key), 20_000, "download");
+    await withTimeout(store.delete(key), 20_000, "delete");
+    add(
+      "store-online",
+      back.equals(body) ? "pass" : "fail",
+      back.equals(body)
+        ? `${store.describe()} is reachable and writable`
+        : `${store.describe()} returned different bytes than were written`,
+    );
+  } catch (e) {
+    add("store-online", "fail", `${describeStore(cfg)}: ${(e as Error).message.split("\n")[0]}`);
+  }
+  return out;
+}
+
+function describeStore(cfg: UnderstudyConfig): string {
+  const s = cfg.store;
+  return s.type === "file"
+    ? `file://${s.path}`
+    : `abs://${s.container}@${s.account}${s.endpoint ? ` (${s.endpoint})` : ""}`;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${what} timed out after ${ms / 1000}s`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,54 @@
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { DEMO_SCHEMA } from "./fleet";
+
+/** Writes rows into every database of a fleet at a steady rate, the way the fleet's daemons would. */
+export class LoadWriter {
+  private readonly dbs: { name: string; db: Database.Database; insert: Database.Statement }[] = [];
+  private timer?: NodeJS.Timeout;
+  writes = 0;
+  lastWriteAt = new Map<string, number>();
+
+  constructor(
+    dir: string,
+    names: string[],
+    private readonly writesPerSecond = 2,
+    private readonly rowSize = 256,
+  ) {
+    for (const name of names) {
+      const db = new Database(join(dir, name));
+      db.pragma("journal_mode = WAL");
+      db.pragma("busy_timeout = 5000");
+      db.exec(DEMO_SCHEMA);
+      this.dbs.push({
+        name,
+        db,
+        insert: db.prepare("INSERT INTO items (created_at, kind, payload) VALUES (?, 'load', ?)"),
+      });
+    }
+  }
+
+  start(): void {
+    const period = Math.max(5, Math.round(1000 / this.writesPerSecond));
+    this.timer = setInterval(() => this.tick(), period);
+  }
+
+  tick(): void {
+    for (const d of this.dbs) {
+      d.insert.run(new Date().toISOString(), randomBytes(this.rowSize));
+      this.lastWriteAt.set(d.name, Date.now());
+      this.writes++;
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  close(): void {
+    this.stop();
+    for (const d of this.dbs) d.db.close();
+  }
+}

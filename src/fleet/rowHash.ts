@@ -1,0 +1,46 @@
+import { createHash } from "node:crypto";
+import Database from "better-sqlite3";
+
+export interface ContentDigest {
+  /** sha256 over every user table's rows in rowid order. */
+  hash: string;
+  rows: number;
+  tables: Record<string, { rows: number; hash: string }>;
+  integrity: string;
+}
+
+/** What a database holds, as one comparable digest: how data-safety claims are checked, never by file bytes. */
+export function digestDatabase(path: string): ContentDigest {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const integrity = (db.pragma("integrity_check", { simple: true }) as string) ?? "";
+    const names = db
+      .prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+      .pluck()
+      .all() as string[];
+    const all = createHash("sha256");
+    const tables: ContentDigest["tables"] = {};
+    let rows = 0;
+    for (const name of names) {
+      const h = createHash("sha256");
+      let n = 0;
+      const q = `"${name.replace(/"/g, '""')}"`;
+      for (const row of db.prepare(`SELECT * FROM ${q} ORDER BY rowid`).raw().iterate() as Iterable<unknown[]>) {
+        h.update(
+          JSON.stringify(row, (_k, v) =>
+            Buffer.isBuffer(v) ? v.toString("base64") : typeof v === "bigint" ? v.toString() : v,
+          ),
+        );
+        h.update("\n");
+        n++;
+      }
+      const digest = h.digest("hex");
+      tables[name] = { rows: n, hash: digest };
+      all.update(`${name}:${digest}\n`);
+      rows += n;
+    }
+    return { hash: all.digest("hex"), rows, tables, integrity };
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,235 @@
+import { existsSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { effective } from "../config/load";
+import type { NodeConfig, UnderstudyConfig } from "../config/types";
+import { litestreamBinary, litestreamVersion } from "../litestream/binary";
+import { ABS_KEY_ENV, renderLitestreamConfig } from "../litestream/render";
+import { LitestreamSupervisor } from "../litestream/supervisor";
+import { resolveSecret } from "../secrets/resolve";
+import { writeFileAtomic } from "../util/atomic";
+import { splitHostPort } from "../util/net";
+import { renderReplicateMetrics } from "./metrics";
+import { applyEvent, type DbReplicationState, type ReplicateState, writeReplicateState } from "./state";
+
+export interface ReplicatorOptions {
+  log: Logger;
+  /** HOST:PORT for our /metrics, or "" to serve none. */
+  metricsListen?: string;
+  /** How often database files are checked for presence and state is flushed. */
+  tickMs?: number;
+}
+
+/** The primary's replicate role: renders Litestream's config, supervises it, and keeps per-database state. */
+export class Replicator {
+  private supervisor?: LitestreamSupervisor;
+  private server?: Server;
+  private timer?: NodeJS.Timeout;
+  private dirty = true;
+  readonly dbs = new Map<string, DbReplicationState>();
+  readonly state: ReplicateState;
+
+  constructor(
+    readonly cfg: UnderstudyConfig,
+    readonly node: NodeConfig,
+    private readonly opts: ReplicatorOptions,
+  ) {
+    for (const db of cfg.databases) {
+      const path = join(node.dataDir, db.name);
+      this.dbs.set(path, {
+        name: db.name,
+        tier: db.tier,
+        path,
+        replicaPath: db.replicaPath,
+        present: existsSync(path),
+        uploads: 0,
+        snapshots: 0,
+        bytesUploaded: 0,
+        errors: 0,
+      });
+    }
+    const now = new Date().toISOString();
+    this.state = {
+      node: node.name,
+      pid: process.pid,
+      store: "",
+      startedAt: now,
+      updatedAt: now,
+      litestream: { status: "starting", restarts: 0 },
+      databases: [...this.dbs.values()],
+    };
+  }
+
+  get configPath(): string {
+    return join(this.node.stateDir, "litestream.yml");
+  }
+
+  async start(): Promise<void> {
+    const { cfg, node, opts } = this;
+    const binary = litestreamBinary(cfg.litestream);
+    const version = await litestreamVersion(binary);
+    if (version !== cfg.litestream.expectedVersion)
+      opts.log.warn(
+        { version, expected: cfg.litestream.expectedVersion },
+        "litestream version differs from the tested one",
+      );
+    this.state.litestream.version = version;
+    this.state.store =
+      cfg.store.type === "file" ? `file://${cfg.store.path}` : `abs://${cfg.store.container}@${cfg.store.account}`;
+
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    const secrets: string[] = [];
+    if (cfg.store.type === "abs") {
+      if (!cfg.store.accountKey)
+        throw new Error("store.account-key: Litestream v0.3.13 authenticates to Azure with the account key only");
+      const key = await resolveSecret(cfg.store.accountKey, "store.account-key");
+      env[ABS_KEY_ENV] = key;
+      secrets.push(key);
+    }
+    writeFileAtomic(this.configPath, renderLitestreamConfig(cfg, node));
+
+    const sup = new LitestreamSupervisor({
+      binary,
+      args: ["replicate", "-config", this.configPath],
+      env,
+      secrets,
+      backoffMin: cfg.replicate.restartBackoffMin,
+      backoffMax: cfg.replicate.restartBackoffMax,
+    });
+    this.supervisor = sup;
+    sup.on("spawn", (pid) => {
+      Object.assign(this.state.litestream, {
+        status: "running",
+        pid,
+        startedAt: new Date().toISOString(),
+        nextRestartAt: undefined,
+        waitingFor: undefined,
+        restarts: sup.restarts,
+      });
+      opts.log.info({ pid, restarts: sup.restarts }, "litestream started");
+      this.dirty = true;
+    });
+    sup.on("exit", ({ code, signal, restartIn }) => {
+      const at = new Date();
+      const ls = this.state.litestream;
+      ls.lastExit = { at: at.toISOString(), code, signal };
+      ls.pid = undefined;
+      if (restartIn !== undefined) {
+        ls.status = "restarting";
+        ls.nextRestartAt = new Date(at.getTime() + restartIn).toISOString();
+        ls.waitingFor = `restart of litestream in ${Math.round(restartIn / 1000)}s (exited with ${signal ?? `code ${code}`})`;
+        opts.log.error({ code, signal, restartInMs: restartIn }, "litestream exited; restarting with backoff");
+      } else {
+        ls.status = "stopped";
+        opts.log.info({ code, signal }, "litestream stopped");
+      }
+      this.dirty = true;
+    });
+    sup.on("event", (e) => {
+      if (applyEvent(this.dbs, e)) this.dirty = true;
+      const fields = { db: e.db, replica: e.replica, position: e.position, size: e.size, error: e.error };
+      if (e.level === "ERROR") opts.log.error(fields, `litestream: ${e.msg}`);
+      else if (e.level === "WARN") opts.log.warn(fields, `litestream: ${e.msg}`);
+      else opts.log.debug(fields, `litestream: ${e.msg}`);
+    });
+    sup.on("line", (line) => opts.log.warn({ line }, "litestream output"));
+
+    const listen = opts.metricsListen ?? cfg.replicate.metricsListen;
+    if (listen) await this.serveMetrics(listen);
+    this.checkPresence(true);
+    this.flush();
+    sup.start();
+    this.timer = setInterval(() => {
+      this.checkPresence(false);
+      this.flush();
+    }, opts.tickMs ?? 1000);
+  }
+
+  private checkPresence(first: boolean): void {
+    for (const d of this.dbs.values()) {
+      const present = existsSync(d.path);
+      if (present !== d.present || (first && !present)) {
+        if (!present)
+          this.opts.log.warn(
+            { db: d.name, path: d.path },
+            "configured database is missing on disk; waiting for it to appear",
+          );
+        else this.opts.log.info({ db: d.name }, "database appeared on disk");
+        d.present = present;
+        this.dirty = true;
+      }
+    }
+  }
+
+  flush(): void {
+    if (!this.dirty) return;
+    this.dirty = false;
+    this.state.updatedAt = new Date().toISOString();
+    this.state.litestream.restarts = this.supervisor?.restarts ?? 0;
+    writeReplicateState(this.node.stateDir, this.state);
+  }
+
+  /** Our metrics followed by Litestream's own, so one scrape sees both. */
+  private async metricsText(): Promise<string> {
+    let theirs = "";
+    try {
+      const res = await fetch(`http://${this.cfg.litestream.metricsAddr}/metrics`, {
+        signal: AbortSignal.timeout(1000),
+      });
+      if (res.ok) theirs = await res.text();
+    } catch {
+      theirs = "# litestream metrics unavailable\n";
+    }
+    return renderReplicateMetrics(this.state) + theirs;
+  }
+
+  private serveMetrics(listen: string): Promise<void> {
+    const { host, port } = splitHostPort(listen, "replicate.metrics-listen");
+    this.server = createServer((req, res) => {
+      if (req.url === "/metrics") {
+        this.metricsText().then((t) => {
+          res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+          res.end(t);
+        });
+      } else if (req.url === "/state") {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify(this.state));
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    return new Promise((resolve, reject) => {
+      this.server?.once("error", (e) => reject(new Error(`replicate.metrics-listen ${listen}: ${e.message}`)));
+      this.server?.listen(port, host, () => resolve());
+    });
+  }
+
+  metricsAddress(): string | undefined {
+    const a = this.server?.address();
+    return a && typeof a === "object" ? `${a.address}:${a.port}` : undefined;
+  }
+
+  litestreamPid(): number | undefined {
+    return this.supervisor?.pid;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.supervisor?.stop();
+    this.state.litestream.status = "stopped";
+    this.dirty = true;
+    this.flush();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+
+  /** Databases that have not had their first snapshot yet. */
+  pendingSnapshots(): DbReplicationState[] {
+    return [...this.dbs.values()].filter((d) => d.present && d.snapshots === 0 && !d.lastSnapshotAt);
+  }
+
+  tierOf(name: string) {
+    const db = this.cfg.databases.find((d) => d.name === name);
+    return db ? effective(this.cfg, db) : undefined;
+  }
+}

@@ -1,0 +1,147 @@
+import { effective } from "../config/load";
+import type { DatabaseConfig, UnderstudyConfig } from "../config/types";
+
+const MONTH_S = 30 * 86_400;
+const GB = 1024 ** 3;
+/** Azure uploads large blobs in 4 MiB blocks (one Put Block each) plus one Put Block List. */
+const BLOCK = 4 * 1024 ** 2;
+
+export interface CostFigures {
+  databases: number;
+  storageGb: number;
+  walPuts: number;
+  snapshotPuts: number;
+  retentionLists: number;
+  standbyLists: number;
+  standbyGets: number;
+}
+
+export interface CostLine extends CostFigures {
+  tier: string;
+  storageCost: number;
+  writeCost: number;
+  listCost: number;
+  readCost: number;
+  total: number;
+}
+
+export interface CostReport {
+  currency: string;
+  source: string;
+  assumptions: string[];
+  lines: CostLine[];
+  total: CostLine;
+  /** The same fleet with every database at a 1 s sync interval, and at 10 s. */
+  allAtOneSecond: CostLine;
+  allAtTenSeconds: CostLine;
+  /** WAL the fleet writes per day under the assumptions (the plan estimated ~500 MB). */
+  walBytesPerDay: number;
+  /** What the plan priced: storage only. */
+  storageOnly: number;
+}
+
+function writesPerSecond(cfg: UnderstudyConfig, db: DatabaseConfig): number {
+  return db.writesPerSecond ?? cfg.cost.writesPerSecond[db.writeFrequency ?? "medium"];
+}
+
+function figures(cfg: UnderstudyConfig, db: DatabaseConfig, syncOverride?: number): CostFigures {
+  const e = effective(cfg, db);
+  const sync = (syncOverride ?? e.syncInterval) / 1000;
+  const rate = writesPerSecond(cfg, db);
+  // Litestream uploads one segment per sync interval in which anything was written (Poisson arrivals).
+  const uploadsPerS = rate > 0 ? (1 - Math.exp(-rate * sync)) / sync : 0;
+  const size = db.size ?? 0;
+  const snapshotsPerMonth = (MONTH_S * 1000) / e.snapshotInterval;
+  const putsPerSnapshot = size > BLOCK ? Math.ceil(size / BLOCK) + 1 : 1;
+  const walBytesRetained = rate * cfg.cost.bytesPerWrite * cfg.cost.walCompression * (e.retention / 1000);
+  const snapshotsRetained = Math.ceil(e.retention / e.snapshotInterval) + 1;
+  const pollsPerMonth = (MONTH_S * 1000) / cfg.cost.standbyPollInterval;
+  return {
+    databases: 1,
+    storageGb: (walBytesRetained + size * snapshotsRetained) / GB,
+    walPuts: uploadsPerS * MONTH_S,
+    snapshotPuts: snapshotsPerMonth * putsPerSnapshot,
+    // Each retention check lists the generations, then each generation's snapshots and WAL.
+    retentionLists: ((MONTH_S * 1000) / e.retentionCheckInterval) * 3,
+    standbyLists: e.follow ? pollsPerMonth * cfg.cost.standbyListsPerPoll : 0,
+    // A standby that downloads each new segment once reads what the primary wrote.
+    standbyGets: e.follow ? uploadsPerS * MONTH_S + snapshotsPerMonth : 0,
+  };
+}
+
+function priced(cfg: UnderstudyConfig, tier: string, f: CostFigures): CostLine {
+  const p = cfg.cost.prices;
+  const storageCost = f.storageGb * p.storagePerGbMonth;
+  const writeCost = ((f.walPuts + f.snapshotPuts) / 10_000) * p.writePer10k;
+  const listCost = ((f.retentionLists + f.standbyLists) / 10_000) * p.listPer10k;
+  const readCost = (f.standbyGets / 10_000) * p.readPer10k;
+  return {
+    tier,
+    ...f,
+    storageCost,
+    writeCost,
+    listCost,
+    readCost,
+    total: storageCost + writeCost + listCost + readCost,
+  };
+}
+
+function add(a: CostFigures, b: CostFigures): CostFigures {
+  return {
+    databases: a.databases + b.databases,
+    storageGb: a.storageGb + b.storageGb,
+    walPuts: a.walPuts + b.walPuts,
+    snapshotPuts: a.snapshotPuts + b.snapshotPuts,
+    retentionLists: a.retentionLists + b.retentionLists,
+    standbyLists: a.standbyLists + b.standbyLists,
+    standbyGets: a.standbyGets + b.standbyGets,
+  };
+}
+
+const ZERO: CostFigures = {
+  databases: 0,
+  storageGb: 0,
+  walPuts: 0,
+  snapshotPuts: 0,
+  retentionLists: 0,
+  standbyLists: 0,
+  standbyGets: 0,
+};
+
+/** Monthly cost of the store for the configured fleet: storage per retention tier and every kind of operation. */
+export function estimateCost(cfg: UnderstudyConfig): CostReport {
+  const byTier = new Map<string, CostFigures>();
+  let all = ZERO;
+  let oneSecond = ZERO;
+  let tenSeconds = ZERO;
+  let walBytesPerDay = 0;
+  for (const db of cfg.databases) {
+    const f = figures(cfg, db);
+    byTier.set(db.tier, add(byTier.get(db.tier) ?? ZERO, f));
+    all = add(all, f);
+    oneSecond = add(oneSecond, figures(cfg, db, 1000));
+    tenSeconds = add(tenSeconds, figures(cfg, db, 10_000));
+    walBytesPerDay += writesPerSecond(cfg, db) * cfg.cost.bytesPerWrite * cfg.cost.walCompression * 86_400;
+  }
+  const lines = [...cfg.tiers.keys()]
+    .filter((t) => byTier.has(t))
+    .map((t) => priced(cfg, t, byTier.get(t) as CostFigures));
+  const total = priced(cfg, "total", all);
+  const w = cfg.cost.writesPerSecond;
+  return {
+    currency: cfg.cost.prices.currency,
+    source: cfg.cost.prices.source,
+    assumptions: [
+      `writes per second by inventory class: very-high ${w["very-high"]}, high ${w.high}, medium ${w.medium}, low ${w.low} (cost.writes-per-second)`,
+      `${cfg.cost.bytesPerWrite} bytes of WAL per write, ${cfg.cost.walCompression} of it left after LZ4 (cost.bytes-per-write, cost.wal-compression)`,
+      "one WAL segment PUT per sync interval in which anything was written; snapshots as 4 MiB blocks",
+      `standby polls every ${cfg.cost.standbyPollInterval / 1000}s with ${cfg.cost.standbyListsPerPoll} listings per database, and downloads each new segment once`,
+    ],
+    lines,
+    total,
+    allAtOneSecond: priced(cfg, "all at 1s", oneSecond),
+    allAtTenSeconds: priced(cfg, "all at 10s", tenSeconds),
+    walBytesPerDay,
+    storageOnly: total.storageCost,
+  };
+}
