@@ -175,10 +175,11 @@ function readTiers(top: MapReader): Map<string, TierConfig> {
   for (const name of m.keys()) {
     const t = MapReader.of(m.ctx, m.raw(name), m.field(name));
     if (!t) continue;
+    const sync = t.duration("sync-interval", true);
     const tier: TierConfig = {
       name,
       retention: t.duration("retention", true) ?? 0,
-      syncInterval: t.duration("sync-interval", true) ?? 0,
+      syncInterval: sync ?? 0,
       retentionCheckInterval: t.duration("retention-check-interval") ?? 3_600_000,
       snapshotInterval: t.duration("snapshot-interval") ?? 86_400_000,
       follow: t.bool("follow") ?? true,
@@ -186,8 +187,7 @@ function readTiers(top: MapReader): Map<string, TierConfig> {
     };
     if (tier.syncInterval && tier.retention && tier.syncInterval >= tier.retention)
       t.ctx.report(t.raw("sync-interval"), t.field("sync-interval"), "must be shorter than retention");
-    if (tier.syncInterval === 0 && t.has("sync-interval"))
-      t.ctx.report(t.raw("sync-interval"), t.field("sync-interval"), "must be more than 0");
+    if (sync === 0) t.ctx.report(t.raw("sync-interval"), t.field("sync-interval"), "must be more than 0");
     t.finish();
     tiers.set(name, tier);
   }
@@ -235,12 +235,13 @@ function readDatabases(top: MapReader, tiers: Map<string, TierConfig>): Database
         `no tier named "${tier}"${guess ? `; did you mean "${guess}"?` : ` (tiers: ${[...tiers.keys()].join(", ")})`}`,
       );
     }
+    let duplicate = false;
     if (name) {
       if (name.includes("..") || name.startsWith("/"))
         d.ctx.report(d.raw("name"), d.field("name"), "must be a file name inside the node's data dir");
       const prev = byName.get(name);
-      if (prev !== undefined)
-        d.ctx.report(d.raw("name"), d.field("name"), `"${name}" is already listed as databases[${prev}]`);
+      duplicate = prev !== undefined;
+      if (duplicate) d.ctx.report(d.raw("name"), d.field("name"), `"${name}" is already listed as databases[${prev}]`);
       else byName.set(name, i);
     }
     const t = tiers.get(db.tier);
@@ -248,7 +249,7 @@ function readDatabases(top: MapReader, tiers: Map<string, TierConfig>): Database
     const retention = db.retention ?? t?.retention;
     if (sync !== undefined && retention !== undefined && sync >= retention)
       d.ctx.report(d.raw("sync-interval") ?? item, d.field("sync-interval"), "must be shorter than retention");
-    if (db.replicaPath) {
+    if (db.replicaPath && !duplicate) {
       const clean = db.replicaPath.replace(/\/+$/, "");
       db.replicaPath = clean;
       for (const [other, at] of byPath) {

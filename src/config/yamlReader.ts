@@ -14,15 +14,16 @@ export class YamlContext {
     readonly file: string,
     text: string,
   ) {
-    const doc = parseDocument(text, { lineCounter: this.lines, uniqueKeys: true, prettyErrors: false });
-    for (const e of doc.errors) {
+    const doc = parseDocument(text, { lineCounter: this.lines, uniqueKeys: true, prettyErrors: true });
+    // The first syntax error is the one to fix; the rest are usually its echoes.
+    for (const e of doc.errors.slice(0, 1)) {
       const pos = e.linePos?.[0];
       this.problems.push({
         file,
         line: pos?.line,
         column: pos?.col,
         field: "",
-        message: `not valid YAML: ${e.message.split("\n")[0]}`,
+        message: `not valid YAML: ${e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "")}`,
       });
     }
     this.root = doc.errors.length ? null : (doc.contents as Node | null);
@@ -45,6 +46,8 @@ function describe(node: Node | null | undefined): string {
 
 export class MapReader {
   private readonly seen = new Set<string>();
+  /** Problems for required keys that are absent: a misspelt key found later replaces them. */
+  private readonly absent = new Map<string, ConfigProblem>();
 
   constructor(
     readonly ctx: YamlContext,
@@ -84,7 +87,7 @@ export class MapReader {
   private scalar(key: string, required: boolean): { node: Node; value: unknown } | undefined {
     const node = this.raw(key);
     if (node === undefined || (isScalar(node) && node.value === null)) {
-      if (required && node === undefined) this.ctx.report(this.node, this.field(key), "is required");
+      if (required && node === undefined) this.required(key);
       else if (required) this.ctx.report(node, this.field(key), "must have a value");
       return undefined;
     }
@@ -168,7 +171,7 @@ export class MapReader {
   map(key: string, required = false): MapReader | undefined {
     const node = this.raw(key);
     if (node === undefined || (isScalar(node) && node.value === null)) {
-      if (required) this.ctx.report(this.node, this.field(key), "is required");
+      if (required) this.required(key);
       return undefined;
     }
     return MapReader.of(this.ctx, node, this.field(key));
@@ -195,6 +198,11 @@ export class MapReader {
     return out;
   }
 
+  private required(key: string): void {
+    this.ctx.report(this.node, this.field(key), "is required");
+    this.absent.set(key, this.ctx.problems[this.ctx.problems.length - 1]);
+  }
+
   /** Reports every key nobody asked for, with the known key it most likely meant. */
   finish(extraKnown: readonly string[] = []): void {
     const known = [...this.seen, ...extraKnown];
@@ -202,6 +210,8 @@ export class MapReader {
       const key = String(isScalar(pair.key) ? pair.key.value : pair.key);
       if (known.includes(key)) continue;
       const guess = closest(key, known);
+      const replaced = guess ? this.absent.get(guess) : undefined;
+      if (replaced) this.ctx.problems.splice(this.ctx.problems.indexOf(replaced), 1);
       this.ctx.report(
         pair.key as Node,
         this.field(key),

@@ -1,0 +1,43 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseConfig } from "../../src/config/load";
+import type { UnderstudyConfig } from "../../src/config/types";
+import { createDatabase } from "../../src/demo/fleet";
+import { type FleetConfigOptions, fleetConfigYaml } from "../../src/demo/fleetConfig";
+import type { InventoryEntry } from "../../src/fleet/inventory";
+import { freePort } from "../../src/util/net";
+
+export type Entry = Pick<InventoryEntry, "name" | "tier" | "size" | "writeFrequency">;
+
+export const SMALL_FLEET: Entry[] = [
+  { name: "mission-control.db", tier: "P0-critical", size: 200_000, writeFrequency: "very-high" },
+  { name: "tasks.db", tier: "P0-critical", size: 20_000, writeFrequency: "high" },
+  { name: "invoices.db", tier: "P0-financial", size: 40_000, writeFrequency: "medium" },
+  { name: "flywheel.db", tier: "P1", size: 400_000, writeFrequency: "low" },
+  { name: "vcr.db", tier: "P2", size: 30_000, writeFrequency: "low" },
+];
+
+/** Creates the fleet's files and a config for it (file store unless told otherwise). */
+export async function makeFleet(
+  dir: string,
+  entries: Entry[] = SMALL_FLEET,
+  extra: Partial<FleetConfigOptions> & { create?: boolean } = {},
+): Promise<{ cfg: UnderstudyConfig; file: string; dataDir: string }> {
+  const dataDir = join(dir, "primary");
+  for (const e of entries) if (extra.create !== false) createDatabase(join(dataDir, e.name), e.size);
+  const yaml = fleetConfigYaml({
+    dataDir,
+    standbyDir: join(dir, "standby"),
+    stateDir: join(dir, "state"),
+    store: { type: "file", path: join(dir, "store") },
+    inventory: entries,
+    litestreamMetricsAddr: `127.0.0.1:${await freePort()}`,
+    metricsListen: "127.0.0.1:0",
+    syncInterval: "1s",
+    restartBackoffMin: "200ms",
+    ...extra,
+  });
+  const file = join(dir, "understudy.yml");
+  writeFileSync(file, yaml);
+  return { cfg: parseConfig(yaml, file), file, dataDir };
+}
