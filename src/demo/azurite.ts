@@ -26,21 +26,13 @@ export class AzuriteServer {
       throw new UserError("azurite is not installed: run npm install (it is a development dependency)");
     }
     this.workdir = mkdtempSync(join(tmpdir(), "understudy-azurite-"));
-    const args = [
-      bin,
-      "--blobHost",
-      "127.0.0.1",
-      "--blobPort",
-      "0",
-      "--location",
-      this.workdir,
-      "--disableTelemetry",
-      "--skipApiVersionCheck",
+    const args = [bin, "--blobHost", "127.0.0.1", "--blobPort", "0", "--disableTelemetry", "--skipApiVersionCheck"];
+    args.push(
       "--loose",
       "--silent",
-    ];
-    if (opts.inMemory !== false) args.push("--inMemoryPersistence");
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+      ...(opts.inMemory === false ? ["--location", this.workdir] : ["--inMemoryPersistence"]),
+    );
+    const child = spawn(process.execPath, args, { cwd: this.workdir, stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     this.port = await new Promise<number>((resolve, reject) => {
       let out = "";

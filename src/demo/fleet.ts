@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import type { InventoryEntry } from "../fleet/inventory";
 
@@ -9,6 +9,7 @@ export const DEMO_SCHEMA =
 
 /** Fills one database in WAL mode up to about `bytes`, in large transactions. */
 export function createDatabase(path: string, bytes: number, rowSize = 512): number {
+  mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   try {
     db.pragma("journal_mode = WAL");
