@@ -1,0 +1,227 @@
+/**
+ * npm run bench:replicate -- [--scale 1] [--seconds 60] [--writes 2]
+ *
+ * The plan's fleet at full size (scale 1, ~1 GB) under N writes per second per database, replicated twice
+ * in the same run to Azure Blob semantics (a local Azurite, so every PUT is counted by Litestream itself): first by Litestream alone on the rendered config (the plan's way,
+ * the baseline), then by `understudy replicate` supervising the same Litestream. Prints Litestream's CPU and
+ * memory, the supervisor's, PUTs and bytes to the store per minute, and the time until every database has
+ * its first snapshot, side by side with ratios.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { parseConfig } from "../src/config/load";
+import { AZURITE_ACCOUNT, AZURITE_KEY, AzuriteServer } from "../src/demo/azurite";
+import { createFleet } from "../src/demo/fleet";
+import { fleetConfigYaml } from "../src/demo/fleetConfig";
+import { LoadWriter } from "../src/demo/load";
+import { INVENTORY_FILE } from "../src/demo/runDemo";
+import { loadInventory } from "../src/fleet/inventory";
+import { litestreamBinary } from "../src/litestream/binary";
+import { ABS_KEY_ENV, renderLitestreamConfig } from "../src/litestream/render";
+import { readReplicateState } from "../src/replicate/state";
+import { AbsStore } from "../src/store/absStore";
+import { freePort } from "../src/util/net";
+import { formatSize } from "../src/util/size";
+import { renderTable } from "../src/util/table";
+import { metricSum, procSample } from "./procstat";
+
+const { values } = parseArgs({
+  options: {
+    scale: { type: "string", default: "1" },
+    seconds: { type: "string", default: "60" },
+    writes: { type: "string", default: "2" },
+  },
+});
+const scale = Number(values.scale);
+const seconds = Number(values.seconds);
+const writes = Number(values.writes);
+const BIN = join(__dirname, "..", "..", "bin", "understudy.js");
+
+interface RunResult {
+  litestreamCpuPct: number;
+  litestreamPeakRss: number;
+  supervisorCpuPct?: number;
+  supervisorPeakRss?: number;
+  putsPerMin: number;
+  bytesPerMin: number;
+  firstSnapshotsSeconds?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function snapshotsDone(store: AbsStore): Promise<number> {
+  const withSnapshot = new Set<string>();
+  for await (const o of store.list("litestream/")) {
+    const m = /^litestream\/(.+)\/generations\/[0-9a-f]{16}\/snapshots\//.exec(o.key);
+    if (m) withSnapshot.add(m[1]);
+  }
+  return withSnapshot.size;
+}
+
+function clearShadows(dataDir: string): void {
+  for (const f of readdirSync(dataDir))
+    if (f.endsWith("-litestream")) rmSync(join(dataDir, f), { recursive: true, force: true });
+}
+
+async function run(
+  mode: "litestream" | "understudy",
+  root: string,
+  dataDir: string,
+  names: string[],
+  azurite: AzuriteServer,
+): Promise<RunResult> {
+  const container = `bench-${mode}`;
+  const store = new AbsStore(AZURITE_ACCOUNT, container, { accountKey: AZURITE_KEY }, azurite.endpoint);
+  await store.ensureContainer();
+  clearShadows(dataDir);
+  const lsPort = await freePort();
+  const yaml = fleetConfigYaml({
+    dataDir,
+    standbyDir: join(root, "standby"),
+    stateDir: join(root, `state-${mode}`),
+    store: { type: "abs", endpoint: azurite.endpoint, container, keyEnv: "UNDERSTUDY_BENCH_KEY" },
+    inventory: loadInventory(INVENTORY_FILE),
+    litestreamMetricsAddr: `127.0.0.1:${lsPort}`,
+    metricsListen: "",
+  });
+  const cfgFile = join(root, `understudy-${mode}.yml`);
+  writeFileSync(cfgFile, yaml);
+  const cfg = parseConfig(yaml, cfgFile);
+  let child: ChildProcess;
+  let lsPid: number | undefined;
+  if (mode === "litestream") {
+    const lsCfg = join(root, "litestream-baseline.yml");
+    writeFileSync(lsCfg, renderLitestreamConfig(cfg, cfg.nodes[0]));
+    child = spawn(litestreamBinary({}), ["replicate", "-config", lsCfg], {
+      stdio: "ignore",
+      env: { ...process.env, [ABS_KEY_ENV]: AZURITE_KEY },
+    });
+    lsPid = child.pid;
+  } else {
+    child = spawn(process.execPath, [BIN, "replicate", "--config", cfgFile], {
+      stdio: "ignore",
+      env: { ...process.env, UNDERSTUDY_BENCH_KEY: AZURITE_KEY },
+    });
+    for (let i = 0; i < 100 && !lsPid; i++) {
+      await sleep(100);
+      lsPid = readReplicateState(cfg.nodes[0].stateDir)?.litestream.pid;
+    }
+  }
+  if (!lsPid) throw new Error("litestream did not start");
+  const load = new LoadWriter(dataDir, names, writes);
+  const t0 = Date.now();
+  load.start();
+  const ls0 = procSample(lsPid);
+  const sup0 = mode === "understudy" ? procSample(child.pid ?? 0) : undefined;
+  let lsPeak = 0;
+  let supPeak = 0;
+  let firstSnapshots: number | undefined;
+  let m0: string | undefined;
+  let mStart = 0;
+  while (Date.now() - t0 < seconds * 1000) {
+    await sleep(500);
+    lsPeak = Math.max(lsPeak, procSample(lsPid)?.rssBytes ?? 0);
+    if (mode === "understudy") supPeak = Math.max(supPeak, procSample(child.pid ?? 0)?.rssBytes ?? 0);
+    if (firstSnapshots === undefined && (await snapshotsDone(store)) === cfg.databases.length) {
+      firstSnapshots = (Date.now() - t0) / 1000;
+      // Steady-state rates are counted from here: the initial snapshots are a one-off.
+      m0 = await (await fetch(`http://127.0.0.1:${lsPort}/metrics`)).text();
+      mStart = Date.now();
+    }
+  }
+  const m1 = await (await fetch(`http://127.0.0.1:${lsPort}/metrics`)).text();
+  const elapsed = (Date.now() - t0) / 1000;
+  const ls1 = procSample(lsPid);
+  const sup1 = mode === "understudy" ? procSample(child.pid ?? 0) : undefined;
+  load.close();
+  child.kill("SIGTERM");
+  await new Promise((r) => child.once("exit", r));
+  const steadyMin = (Date.now() - mStart) / 60_000;
+  const puts =
+    metricSum(m1, "litestream_replica_operation_total", { operation: "PUT" }) -
+    metricSum(m0 ?? "", "litestream_replica_operation_total", { operation: "PUT" });
+  const bytes =
+    metricSum(m1, "litestream_replica_operation_bytes", { operation: "PUT" }) -
+    metricSum(m0 ?? "", "litestream_replica_operation_bytes", { operation: "PUT" });
+  return {
+    litestreamCpuPct: ((ls1!.cpuSeconds - ls0!.cpuSeconds) / elapsed) * 100,
+    litestreamPeakRss: lsPeak,
+    supervisorCpuPct: sup0 && sup1 ? ((sup1.cpuSeconds - sup0.cpuSeconds) / elapsed) * 100 : undefined,
+    supervisorPeakRss: mode === "understudy" ? supPeak : undefined,
+    putsPerMin: m0 ? puts / steadyMin : Number.NaN,
+    bytesPerMin: m0 ? bytes / steadyMin : Number.NaN,
+    firstSnapshotsSeconds: firstSnapshots,
+  };
+}
+
+async function main(): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), "understudy-bench-"));
+  try {
+    const inventory = loadInventory(INVENTORY_FILE);
+    const dataDir = join(root, "primary");
+    const t = Date.now();
+    const fleet = createFleet(dataDir, inventory, scale);
+    const total = fleet.reduce((a, b) => a + b.bytes, 0);
+    console.log(
+      `fleet: ${inventory.length} databases, ${formatSize(total)} (scale ${scale}), created in ${((Date.now() - t) / 1000).toFixed(1)}s`,
+    );
+    console.log(
+      `load: ${writes} writes/s per database (${writes * inventory.length}/s in all) for ${seconds}s per run; store: Azurite on loopback\n`,
+    );
+    const names = inventory.map((e) => e.name);
+    const azurite = new AzuriteServer();
+    await azurite.start();
+    let base: RunResult;
+    let ours: RunResult;
+    try {
+      base = await run("litestream", root, dataDir, names, azurite);
+      ours = await run("understudy", root, dataDir, names, azurite);
+    } finally {
+      await azurite.stop();
+    }
+    const f = (v: number | undefined, d = 1) => (v === undefined || Number.isNaN(v) ? "-" : v.toFixed(d));
+    const ratio = (a?: number, b?: number) => (a && b ? `${(b / a).toFixed(2)}x` : "-");
+    console.log(
+      renderTable([
+        ["", "litestream alone (plan)", "understudy replicate", "ratio"],
+        [
+          "litestream CPU %",
+          f(base.litestreamCpuPct),
+          f(ours.litestreamCpuPct),
+          ratio(base.litestreamCpuPct, ours.litestreamCpuPct),
+        ],
+        [
+          "litestream peak RSS",
+          formatSize(base.litestreamPeakRss),
+          formatSize(ours.litestreamPeakRss),
+          ratio(base.litestreamPeakRss, ours.litestreamPeakRss),
+        ],
+        ["supervisor CPU %", "-", f(ours.supervisorCpuPct), "-"],
+        ["supervisor peak RSS", "-", formatSize(ours.supervisorPeakRss ?? 0), "-"],
+        ["PUTs to store / min", f(base.putsPerMin, 0), f(ours.putsPerMin, 0), ratio(base.putsPerMin, ours.putsPerMin)],
+        [
+          "bytes to store / min",
+          formatSize(base.bytesPerMin),
+          formatSize(ours.bytesPerMin),
+          ratio(base.bytesPerMin, ours.bytesPerMin),
+        ],
+        [
+          "all first snapshots (s)",
+          f(base.firstSnapshotsSeconds),
+          f(ours.firstSnapshotsSeconds),
+          ratio(base.firstSnapshotsSeconds, ours.firstSnapshotsSeconds),
+        ],
+      ]),
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench:replicate failed: ${e.message}`);
+  process.exitCode = 1;
+});
