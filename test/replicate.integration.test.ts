@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -11,7 +12,7 @@ import { Replicator } from "../src/replicate/replicator";
 import { readReplicateState } from "../src/replicate/state";
 import { verifyStore } from "../src/replicate/verify";
 import { FileStore } from "../src/store/fileStore";
-import { cli, tempDir, waitFor } from "./helpers/env";
+import { BIN, cli, tempDir, waitFor } from "./helpers/env";
 import { type Entry, makeFleet, SMALL_FLEET } from "./helpers/fleet";
 
 const LATE: Entry = { name: "late.db", tier: "P1", size: 10_000, writeFrequency: "low" };
@@ -71,7 +72,11 @@ test("replicate: a fleet under writes reaches the store, state tracks positions,
   assert.equal(status.running, true);
   assert.equal(status.databases.length, 6);
 
-  // The state's positions agree with what is in the store.
+  // Stopped, Litestream has made its final sync and every log line is folded into the state.
+  await r.stop();
+  const onDisk = readReplicateState(cfg.nodes[0].stateDir);
+  assert.equal(onDisk?.litestream.status, "stopped");
+  // The state's positions agree with what is in the store: the newest segment ends where the state says.
   const report = await verifyStore(cfg, new FileStore(join(dir, "store")), cfg.nodes[0]);
   for (const n of names) {
     const row = report.rows.find((x) => x.name === n)!;
@@ -86,9 +91,6 @@ test("replicate: a fleet under writes reaches the store, state tracks positions,
   }
   assert.equal(report.failures.length, 0, JSON.stringify(report.failures));
 
-  await r.stop();
-  const onDisk = readReplicateState(cfg.nodes[0].stateDir);
-  assert.equal(onDisk?.litestream.status, "stopped");
   for (const c of await restoreAll(r, [...names, LATE.name], dir)) {
     assert.equal(c.integrity, "ok", c.name);
     assert.equal(c.restoredHash, c.primaryHash, `${c.name}: restored rows equal the primary's`);
@@ -133,4 +135,29 @@ test("replicate: kill -9 of Litestream mid-writes is restarted with backoff and 
     assert.equal(c.integrity, "ok", c.name);
     assert.equal(c.restoredHash, c.primaryHash, `${c.name}: every row written across two kills is in the replica`);
   }
+});
+
+test("understudy replicate (the CLI) logs JSON, passes SIGTERM through to Litestream and exits 0", async (t) => {
+  const dir = tempDir(t, "sigterm");
+  const { cfg, file } = await makeFleet(dir);
+  const child = spawn(process.execPath, [BIN, "replicate", "--config", file], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (c) => (stderr += c));
+  t.after(() => child.kill("SIGKILL"));
+  const state = await waitFor("replicate to start Litestream", () => {
+    const s = readReplicateState(cfg.nodes[0].stateDir);
+    return s?.litestream.status === "running" && s.databases.every((d) => d.lastSnapshotAt) ? s : undefined;
+  });
+  const lsPid = state.litestream.pid!;
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  child.kill("SIGTERM");
+  assert.equal(await exited, 0);
+  assert.throws(() => process.kill(lsPid, 0), /ESRCH/, "Litestream is gone too");
+  assert.equal(readReplicateState(cfg.nodes[0].stateDir)?.litestream.status, "stopped");
+  const lines = stderr
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  assert.ok(lines.some((l) => l.msg === "litestream started" && l.pid === lsPid));
+  assert.ok(lines.some((l) => l.msg === "stopping: passing SIGTERM to litestream"));
 });

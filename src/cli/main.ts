@@ -2,6 +2,7 @@ import { UserError } from "../config/errors";
 import { importCommand, initCommand, renderCommand, validateCommand } from "./configCommands";
 import { demoCommand } from "./demoCommand";
 import { costCommand, discoverCommand } from "./fleetCommands";
+import { followCommand, restoreCommand } from "./followCommands";
 import { HELP } from "./help";
 import { replicateCommand, statusCommand, verifyCommand } from "./replicateCommands";
 
@@ -15,6 +16,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   replicate: replicateCommand,
   status: statusCommand,
   verify: verifyCommand,
+  follow: followCommand,
+  restore: restoreCommand,
   cost: costCommand,
 };
 

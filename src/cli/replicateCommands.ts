@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import pino from "pino";
 import { selectNode } from "../config/load";
+import type { FollowState } from "../follower/follower";
 import { Replicator } from "../replicate/replicator";
 import { type ReplicateState, readReplicateState } from "../replicate/state";
 import { verifyStore } from "../replicate/verify";
@@ -9,6 +10,7 @@ import { formatAge } from "../util/duration";
 import { formatSize } from "../util/size";
 import { renderTable } from "../util/table";
 import { COMMON, config, parse, printJson } from "./args";
+import { followRows, followSummary, readFollowState } from "./followCommands";
 
 export async function replicateCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...COMMON, "metrics-listen": { type: "string" } }, "replicate");
@@ -66,30 +68,60 @@ export function statusRows(s: ReplicateState, now = Date.now()): string[][] {
 export async function statusCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, COMMON, "status");
   const cfg = config(values);
-  const node = selectNode(cfg, { name: values.node, role: "primary" });
-  const s = readReplicateState(node.stateDir);
-  if (!s) {
-    const msg = `no replicate state in ${node.stateDir}: understudy replicate has not run on ${node.name}`;
-    if (values.json) printJson({ node: node.name, running: false, error: msg });
+  const nodes = values.node ? [selectNode(cfg, { name: values.node })] : cfg.nodes;
+  const found: {
+    node: string;
+    replicate?: ReplicateState & { running: boolean };
+    follow?: FollowState & { running: boolean };
+  }[] = [];
+  for (const n of nodes) {
+    const rep = n.role === "primary" ? readReplicateState(n.stateDir) : undefined;
+    const fol = n.role === "standby" ? readFollowState(n.stateDir) : undefined;
+    if (rep)
+      found.push({
+        node: n.name,
+        replicate: { ...rep, running: alive(rep.pid) && rep.litestream.status !== "stopped" },
+      });
+    if (fol) found.push({ node: n.name, follow: { ...fol, running: alive(fol.pid) } });
+  }
+  if (!found.length) {
+    const msg = `no state on this machine for ${nodes.map((n) => `${n.name} (${n.stateDir})`).join(", ")}: neither understudy replicate nor understudy follow has run here`;
+    if (values.json) printJson({ running: false, error: msg });
     else console.log(msg);
     return 1;
   }
-  const running = alive(s.pid) && s.litestream.status !== "stopped";
-  const errors = s.databases.filter((d) => d.lastError && (!d.lastUploadAt || d.lastError.at > d.lastUploadAt));
-  if (values.json) {
-    printJson({ ...s, running });
-  } else {
-    const ls = s.litestream;
-    console.log(
-      `node ${s.node} → ${s.store} | replicate pid ${s.pid} ${running ? "running" : "NOT RUNNING"} | litestream ${ls.version ?? ""} ${ls.status}${ls.pid ? ` (pid ${ls.pid})` : ""}, ${ls.restarts} restarts${ls.waitingFor ? ` | waiting for ${ls.waitingFor}` : ""} | updated ${formatAge(Date.now() - Date.parse(s.updatedAt))} ago\n`,
-    );
-    console.log(renderTable(statusRows(s)));
-    const missing = s.databases.filter((d) => !d.present).length;
-    console.log(
-      `\n${s.databases.length} databases, ${s.databases.filter((d) => d.lastUploadAt).length} uploading, ${missing} missing on disk, ${errors.length} with a current error`,
-    );
+  let ok = true;
+  for (const f of found) {
+    if (f.replicate) {
+      const s = f.replicate;
+      const errors = s.databases.filter((d) => d.lastError && (!d.lastUploadAt || d.lastError.at > d.lastUploadAt));
+      ok &&= s.running && errors.length === 0;
+      if (values.json) continue;
+      const ls = s.litestream;
+      console.log(
+        `node ${s.node} → ${s.store} | replicate pid ${s.pid} ${s.running ? "running" : "NOT RUNNING"} | litestream ${ls.version ?? ""} ${ls.status}${ls.pid ? ` (pid ${ls.pid})` : ""}, ${ls.restarts} restarts${ls.waitingFor ? ` | waiting for ${ls.waitingFor}` : ""} | updated ${formatAge(Date.now() - Date.parse(s.updatedAt))} ago\n`,
+      );
+      console.log(renderTable(statusRows(s)));
+      const missing = s.databases.filter((d) => !d.present).length;
+      console.log(
+        `\n${s.databases.length} databases, ${s.databases.filter((d) => d.lastUploadAt).length} uploading, ${missing} missing on disk, ${errors.length} with a current error\n`,
+      );
+    }
+    if (f.follow) {
+      const s = f.follow;
+      const stalled = s.databases.filter((d) => d.phase === "stalled");
+      ok &&= s.running && stalled.length === 0;
+      if (values.json) continue;
+      console.log(`${followSummary(s)}${s.running ? "" : " | NOT RUNNING"}\n`);
+      console.log(renderTable(followRows(s)));
+      const lags = s.databases.map((d) => d.lagMs ?? Number.NaN).filter(Number.isFinite);
+      console.log(
+        `\n${s.databases.length} following databases, ${s.databases.filter((d) => d.phase === "following").length} following, ${stalled.length} stalled, worst lag ${lags.length ? (Math.max(...lags) / 1000).toFixed(1) : "-"}s\n`,
+      );
+    }
   }
-  return running && errors.length === 0 ? 0 : 1;
+  if (values.json) printJson(found.length === 1 ? (found[0].replicate ?? found[0].follow) : found);
+  return ok ? 0 : 1;
 }
 
 export async function verifyCommand(argv: string[]): Promise<number> {

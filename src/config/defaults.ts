@@ -1,4 +1,4 @@
-import type { CostConfig, LitestreamConfig, ReplicateConfig, TierConfig } from "./types";
+import type { CostConfig, FollowConfig, LitestreamConfig, ReplicateConfig, TierConfig } from "./types";
 
 const H = 3_600_000;
 const D = 24 * H;
@@ -29,8 +29,16 @@ export const DEFAULT_LITESTREAM: LitestreamConfig = {
 
 export const DEFAULT_REPLICATE: ReplicateConfig = {
   metricsListen: "127.0.0.1:9810",
+  publishInterval: 1000,
   restartBackoffMin: 1000,
   restartBackoffMax: 60_000,
+};
+
+export const DEFAULT_FOLLOW: FollowConfig = {
+  pollInterval: 1000,
+  probeInterval: 10_000,
+  concurrency: 8,
+  metricsListen: "127.0.0.1:9811",
 };
 
 export const DEFAULT_COST: CostConfig = {

@@ -3,7 +3,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import type { Node } from "yaml";
 import { parseSecretRef, type SecretRef } from "../secrets/ref";
 import { closest } from "../util/suggest";
-import { DEFAULT_COST, DEFAULT_LITESTREAM, DEFAULT_REPLICATE, planTiers } from "./defaults";
+import { DEFAULT_COST, DEFAULT_FOLLOW, DEFAULT_LITESTREAM, DEFAULT_REPLICATE, planTiers } from "./defaults";
 import { ConfigError, UserError } from "./errors";
 import type {
   AbsStoreConfig,
@@ -57,11 +57,20 @@ export function parseConfig(text: string, file: string): UnderstudyConfig {
   const rep = top.map("replicate");
   const replicate = {
     metricsListen: rep?.str("metrics-listen") ?? DEFAULT_REPLICATE.metricsListen,
+    publishInterval: rep?.duration("publish-interval") ?? DEFAULT_REPLICATE.publishInterval,
     restartBackoffMin: rep?.duration("restart-backoff-min") ?? DEFAULT_REPLICATE.restartBackoffMin,
     restartBackoffMax: rep?.duration("restart-backoff-max") ?? DEFAULT_REPLICATE.restartBackoffMax,
   };
   rep?.finish();
 
+  const fol = top.map("follow");
+  const follow = {
+    pollInterval: fol?.duration("poll-interval") ?? DEFAULT_FOLLOW.pollInterval,
+    probeInterval: fol?.duration("probe-interval") ?? DEFAULT_FOLLOW.probeInterval,
+    concurrency: fol?.num("concurrency", { min: 1, integer: true }) ?? DEFAULT_FOLLOW.concurrency,
+    metricsListen: fol?.str("metrics-listen") ?? DEFAULT_FOLLOW.metricsListen,
+  };
+  fol?.finish();
   const cost = readCost(top);
   top.finish();
 
@@ -72,6 +81,7 @@ export function parseConfig(text: string, file: string): UnderstudyConfig {
     store: store as StoreConfig,
     litestream,
     replicate,
+    follow,
     tiers,
     databases,
     exclude,
@@ -184,6 +194,8 @@ function readTiers(top: MapReader): Map<string, TierConfig> {
       snapshotInterval: t.duration("snapshot-interval") ?? 86_400_000,
       follow: t.bool("follow") ?? true,
       critical: t.bool("critical") ?? name.startsWith("P0"),
+      checkpointInterval: t.duration("checkpoint-interval"),
+      minCheckpointPageCount: t.num("min-checkpoint-page-count", { min: 1, integer: true }),
     };
     if (tier.syncInterval && tier.retention && tier.syncInterval >= tier.retention)
       t.ctx.report(t.raw("sync-interval"), t.field("sync-interval"), "must be shorter than retention");

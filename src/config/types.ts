@@ -21,6 +21,9 @@ export interface TierConfig {
   snapshotInterval: number;
   /** Whether the standby keeps a live copy of this tier's databases. */
   follow: boolean;
+  /** Litestream's own checkpointing knobs, rendered when set (how often the WAL index rolls over). */
+  checkpointInterval?: number;
+  minCheckpointPageCount?: number;
   /** Whether `verify` fails (not just warns) when one of this tier's replicas is missing or stale. */
   critical: boolean;
 }
@@ -70,8 +73,17 @@ export interface LitestreamConfig {
 
 export interface ReplicateConfig {
   metricsListen: string;
+  /** How often the primary publishes its positions to the store for the standby (0: never). */
+  publishInterval: number;
   restartBackoffMin: number;
   restartBackoffMax: number;
+}
+
+export interface FollowConfig {
+  pollInterval: number;
+  probeInterval: number;
+  concurrency: number;
+  metricsListen: string;
 }
 
 export interface Prices {
@@ -103,6 +115,7 @@ export interface UnderstudyConfig {
   store: StoreConfig;
   litestream: LitestreamConfig;
   replicate: ReplicateConfig;
+  follow: FollowConfig;
   tiers: Map<string, TierConfig>;
   databases: DatabaseConfig[];
   exclude: string[];

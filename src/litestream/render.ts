@@ -32,8 +32,11 @@ export function renderLitestreamConfig(cfg: UnderstudyConfig, node: NodeConfig):
     .filter((db) => node.role === "primary" || effective(cfg, db).follow)
     .map((db) => {
       const e = effective(cfg, db);
+      const t = e.tier;
       return {
         path: join(node.dataDir, db.name),
+        ...(t.checkpointInterval !== undefined && { "checkpoint-interval": formatGoDuration(t.checkpointInterval) }),
+        ...(t.minCheckpointPageCount !== undefined && { "min-checkpoint-page-count": t.minCheckpointPageCount }),
         replicas: [
           {
             ...replicaFor(cfg.store, db.replicaPath),

@@ -2,12 +2,16 @@ import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { effective } from "../config/load";
+import { UserError } from "../config/errors";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
+import { localChange } from "../fleet/localChange";
+import { manifestKey, type PositionsManifest, parsePosition } from "../follower/manifest";
 import { litestreamBinary, litestreamVersion } from "../litestream/binary";
 import { ABS_KEY_ENV, renderLitestreamConfig } from "../litestream/render";
 import { LitestreamSupervisor } from "../litestream/supervisor";
 import { resolveSecret } from "../secrets/resolve";
+import { openStore } from "../store/open";
+import type { ReplicaStore } from "../store/store";
 import { writeFileAtomic } from "../util/atomic";
 import { splitHostPort } from "../util/net";
 import { renderReplicateMetrics } from "./metrics";
@@ -27,6 +31,10 @@ export class Replicator {
   private server?: Server;
   private timer?: NodeJS.Timeout;
   private dirty = true;
+  private store?: ReplicaStore;
+  private published = "";
+  private lastPublishAt = 0;
+  private publishing = false;
   readonly dbs = new Map<string, DbReplicationState>();
   readonly state: ReplicateState;
 
@@ -82,12 +90,15 @@ export class Replicator {
     const secrets: string[] = [];
     if (cfg.store.type === "abs") {
       if (!cfg.store.accountKey)
-        throw new Error("store.account-key: Litestream v0.3.13 authenticates to Azure with the account key only");
+        throw new UserError(
+          `${cfg.file}: store.account-key is required: Litestream v0.3.13 authenticates to Azure with the account key only`,
+        );
       const key = await resolveSecret(cfg.store.accountKey, "store.account-key");
       env[ABS_KEY_ENV] = key;
       secrets.push(key);
     }
     writeFileAtomic(this.configPath, renderLitestreamConfig(cfg, node));
+    if (cfg.replicate.publishInterval > 0) this.store = await openStore(cfg.store);
 
     const sup = new LitestreamSupervisor({
       binary,
@@ -143,6 +154,7 @@ export class Replicator {
     this.timer = setInterval(() => {
       this.checkPresence(false);
       this.flush();
+      void this.publish();
     }, opts.tickMs ?? 1000);
   }
 
@@ -168,6 +180,39 @@ export class Replicator {
     this.state.updatedAt = new Date().toISOString();
     this.state.litestream.restarts = this.supervisor?.restarts ?? 0;
     writeReplicateState(this.node.stateDir, this.state);
+  }
+
+  /** The positions manifest: what the standby reads instead of listing every replica. */
+  manifest(): PositionsManifest {
+    const databases: PositionsManifest["databases"] = {};
+    for (const d of this.dbs.values()) {
+      const p = parsePosition(d.position);
+      if (!p || !d.lastUploadAt) continue;
+      databases[d.replicaPath] = { ...p, uploadedAt: d.lastUploadAt, changedAt: localChange(d.path)?.toISOString() };
+    }
+    return { version: 1, node: this.node.name, publishedAt: new Date().toISOString(), databases };
+  }
+
+  /** Publishes when positions moved, at most once per publish interval; a failure is retried next tick. */
+  async publish(force = false): Promise<void> {
+    if (!this.store || this.publishing) return;
+    if (!force && Date.now() - this.lastPublishAt < this.cfg.replicate.publishInterval) return;
+    const m = this.manifest();
+    const key = JSON.stringify(Object.entries(m.databases).map(([k, v]) => [k, v.generation, v.index, v.offset]));
+    if (key === this.published && !force) return;
+    this.publishing = true;
+    try {
+      await this.store.put(manifestKey(this.cfg.store.prefix), Buffer.from(JSON.stringify(m)));
+      this.published = key;
+      this.lastPublishAt = Date.now();
+    } catch (e) {
+      this.opts.log.warn(
+        { err: (e as Error).message.split("\n")[0] },
+        "cannot publish positions to the store; retrying",
+      );
+    } finally {
+      this.publishing = false;
+    }
   }
 
   /** Our metrics followed by Litestream's own, so one scrape sees both. */
@@ -217,19 +262,10 @@ export class Replicator {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.supervisor?.stop();
+    await this.publish(true);
     this.state.litestream.status = "stopped";
     this.dirty = true;
     this.flush();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-  }
-
-  /** Databases that have not had their first snapshot yet. */
-  pendingSnapshots(): DbReplicationState[] {
-    return [...this.dbs.values()].filter((d) => d.present && d.snapshots === 0 && !d.lastSnapshotAt);
-  }
-
-  tierOf(name: string) {
-    const db = this.cfg.databases.find((d) => d.name === name);
-    return db ? effective(this.cfg, db) : undefined;
   }
 }

@@ -1,7 +1,7 @@
-import { statSync } from "node:fs";
 import { join } from "node:path";
 import { effective } from "../config/load";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
+import { localChange } from "../fleet/localChange";
 import { newestSnapshot, newestWal, summarizeReplica } from "../litestream/replicaLayout";
 import { replicaPrefix } from "../store/open";
 import type { ReplicaStore } from "../store/store";
@@ -38,19 +38,6 @@ export interface VerifyReport {
   rows: VerifyRow[];
   /** Rows whose problem fails the run: critical tiers that are not ok. */
   failures: VerifyRow[];
-}
-
-function localChange(path: string): Date | undefined {
-  let newest: Date | undefined;
-  for (const p of [path, `${path}-wal`]) {
-    try {
-      const m = statSync(p).mtime;
-      if (!newest || m > newest) newest = m;
-    } catch {
-      // absent: nothing to compare
-    }
-  }
-  return newest;
 }
 
 /**

@@ -45,6 +45,15 @@ export class AbsStore implements ReplicaStore {
     return this.container.getBlobClient(key).downloadToBuffer();
   }
 
+  async getIfExists(key: string): Promise<Buffer | undefined> {
+    try {
+      return await this.container.getBlobClient(key).downloadToBuffer();
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode === 404) return undefined;
+      throw e;
+    }
+  }
+
   async put(key: string, body: Buffer): Promise<void> {
     await this.container.getBlockBlobClient(key).uploadData(body);
   }

@@ -52,6 +52,15 @@ export class FileStore implements ReplicaStore {
     return readFile(this.path(key));
   }
 
+  async getIfExists(key: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.path(key));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw e;
+    }
+  }
+
   async put(key: string, body: Buffer): Promise<void> {
     const p = this.path(key);
     await mkdir(dirname(p), { recursive: true });

@@ -14,6 +14,8 @@ export interface ReplicaStore {
   describe(): string;
   list(prefix: string): AsyncIterable<StoredObject>;
   get(key: string): Promise<Buffer>;
+  /** Like get, but a missing object is `undefined` rather than an error: how the follower probes for news. */
+  getIfExists(key: string): Promise<Buffer | undefined>;
   put(key: string, body: Buffer): Promise<void>;
   delete(key: string): Promise<void>;
 }

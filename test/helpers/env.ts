@@ -35,11 +35,16 @@ export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: strin
 }
 
 /** Polls until `fn` returns a truthy value; the limit is generous so a slow machine never fails a test. */
-export async function waitFor<T>(what: string, fn: () => T | Promise<T>, limitMs = 90_000, everyMs = 200): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => T | Promise<T>,
+  limitMs = 90_000,
+  everyMs = 200,
+): Promise<NonNullable<T>> {
   const end = Date.now() + limitMs;
   for (;;) {
     const v = await fn();
-    if (v) return v;
+    if (v) return v as NonNullable<T>;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }

@@ -1,0 +1,160 @@
+import { randomBytes } from "node:crypto";
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import Database from "better-sqlite3";
+
+const JOURNAL_MAGIC = Buffer.from([0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);
+const JOURNAL_SECTOR = 512;
+
+/** SQLite's rollback-journal page checksum: the nonce plus every 200th byte counted back from the end. */
+function journalChecksum(nonce: number, page: Buffer): number {
+  let sum = nonce;
+  for (let i = page.length - 200; i > 0; i -= 200) sum = (sum + page[i]) >>> 0;
+  return sum >>> 0;
+}
+
+/**
+ * Page 1 of a standby copy: the primary's image, but in rollback-journal mode (bytes 18-19 = 1) so readers use
+ * SQLite's file locks that the follower holds while it writes, and with a change counter that moves on every
+ * apply so readers' page caches notice. Neither touches a row.
+ */
+export function standbyPageOne(page: Buffer, counter: number, dbPages: number): Buffer {
+  const p = Buffer.from(page);
+  p[18] = 1;
+  p[19] = 1;
+  p.writeUInt32BE(counter >>> 0, 24);
+  p.writeUInt32BE(dbPages, 28);
+  p.writeUInt32BE(counter >>> 0, 92);
+  return p;
+}
+
+function readAt(fd: number, pos: number, len: number): Buffer {
+  const b = Buffer.alloc(len);
+  let n = 0;
+  while (n < len) {
+    const r = readSync(fd, b, n, len - n, pos + n);
+    if (r === 0) break;
+    n += r;
+  }
+  return b;
+}
+
+function writeAt(fd: number, buf: Buffer, pos: number): void {
+  let n = 0;
+  while (n < buf.length) n += writeSync(fd, buf, n, buf.length - n, pos + n);
+}
+
+/**
+ * The standby's copy of one database, changed only by whole committed transactions.
+ * Each apply holds SQLite's EXCLUSIVE lock (readers wait, never see half of it) and first writes a real SQLite
+ * rollback journal of the pages it replaces: if the follower dies mid-write, the next process that opens the
+ * database — the restarted follower or any reader — rolls it back to the last committed state.
+ */
+export class LiveDatabase {
+  private lock?: Database.Database;
+
+  constructor(
+    readonly path: string,
+    readonly pageSize: number,
+    private readonly busyTimeoutMs = 10_000,
+  ) {}
+
+  get journalPath(): string {
+    return `${this.path}-journal`;
+  }
+
+  private connection(): Database.Database {
+    if (!this.lock) {
+      this.lock = new Database(this.path, { fileMustExist: true, timeout: this.busyTimeoutMs });
+      // Reading the schema takes a shared lock, which is when SQLite rolls back a hot journal left by a crash.
+      this.lock.pragma("schema_version");
+    }
+    return this.lock;
+  }
+
+  /** Rolls back what a crash left behind (via SQLite itself) and says whether it had to. */
+  recover(): boolean {
+    const hot = existsSync(this.journalPath);
+    this.close();
+    this.connection();
+    return hot && !existsSync(this.journalPath);
+  }
+
+  /** Replaces pages and sets the size, atomically for readers and crash-safely. */
+  apply(pages: Map<number, Buffer>, dbPages: number): void {
+    const conn = this.connection();
+    conn.exec("BEGIN EXCLUSIVE");
+    let committed = false;
+    try {
+      const fd = openSync(this.path, "r+");
+      try {
+        const size = fstatSync(fd).size;
+        const oldPages = Math.floor(size / this.pageSize);
+        const page1 = readAt(fd, 0, this.pageSize);
+        const counter = (page1.readUInt32BE(24) + 1) >>> 0;
+        const writes = new Map(pages);
+        writes.set(1, standbyPageOne(writes.get(1) ?? page1, counter, dbPages));
+        for (const [pgno, data] of writes) {
+          if (data.length !== this.pageSize)
+            throw new Error(`page ${pgno} has ${data.length} bytes, not ${this.pageSize}`);
+        }
+
+        // 1. The journal: original images of every existing page about to change, then fsync.
+        const originals = [...writes.keys()].filter((p) => p <= oldPages).sort((a, b) => a - b);
+        const nonce = randomBytes(4).readUInt32BE(0);
+        const header = Buffer.alloc(JOURNAL_SECTOR);
+        JOURNAL_MAGIC.copy(header, 0);
+        header.writeUInt32BE(originals.length, 8);
+        header.writeUInt32BE(nonce, 12);
+        header.writeUInt32BE(oldPages, 16);
+        header.writeUInt32BE(JOURNAL_SECTOR, 20);
+        header.writeUInt32BE(this.pageSize, 24);
+        const jfd = openSync(this.journalPath, "w");
+        try {
+          writeAt(jfd, header, 0);
+          let pos = JOURNAL_SECTOR;
+          const rec = Buffer.alloc(4 + this.pageSize + 4);
+          for (const pgno of originals) {
+            const orig = readAt(fd, (pgno - 1) * this.pageSize, this.pageSize);
+            rec.writeUInt32BE(pgno, 0);
+            orig.copy(rec, 4);
+            rec.writeUInt32BE(journalChecksum(nonce, orig), 4 + this.pageSize);
+            writeAt(jfd, rec, pos);
+            pos += rec.length;
+          }
+          fsyncSync(jfd);
+        } finally {
+          closeSync(jfd);
+        }
+
+        // 2. The new pages and the new size, then fsync.
+        for (const [pgno, data] of writes) if (pgno <= dbPages) writeAt(fd, data, (pgno - 1) * this.pageSize);
+        if (size !== dbPages * this.pageSize) ftruncateSync(fd, dbPages * this.pageSize);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      // 3. Commit point: without its journal the new state is the database.
+      unlinkSync(this.journalPath);
+      committed = true;
+    } finally {
+      // On failure the journal stays: SQLite rolls it back as soon as the lock is released and anyone opens it.
+      conn.exec(committed ? "COMMIT" : "ROLLBACK");
+      if (!committed) this.recover();
+    }
+  }
+
+  close(): void {
+    this.lock?.close();
+    this.lock = undefined;
+  }
+}

@@ -1,0 +1,42 @@
+import type { ReplicaStore } from "../store/store";
+
+/** What the primary's replicate role publishes after uploads, so the standby needs no listings to find news. */
+export interface PositionsManifest {
+  version: 1;
+  node: string;
+  publishedAt: string;
+  databases: Record<string, ManifestEntry>;
+}
+
+export interface ManifestEntry {
+  generation: string;
+  index: number;
+  /** WAL byte offset where the newest uploaded segment ends: where the next one will start. */
+  offset: number;
+  uploadedAt: string;
+  /** Newest change of the primary's database file or WAL when this was published. */
+  changedAt?: string;
+}
+
+export function manifestKey(prefix: string): string {
+  return `${prefix}.understudy/positions.json`;
+}
+
+export async function readManifest(store: ReplicaStore, prefix: string): Promise<PositionsManifest | undefined> {
+  const b = await store.getIfExists(manifestKey(prefix));
+  if (!b) return undefined;
+  try {
+    const m = JSON.parse(b.toString("utf8")) as PositionsManifest;
+    return m.version === 1 && m.databases ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** "gen/0000000a:1234" → parts; undefined for anything else. */
+export function parsePosition(
+  p: string | undefined,
+): { generation: string; index: number; offset: number } | undefined {
+  const m = p ? /^([0-9a-f]{16})\/([0-9a-f]{8}):(\d+)$/.exec(p) : null;
+  return m ? { generation: m[1], index: parseInt(m[2], 16), offset: Number(m[3]) } : undefined;
+}
