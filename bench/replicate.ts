@@ -20,6 +20,7 @@ import { LoadWriter } from "../src/demo/load";
 import { INVENTORY_FILE } from "../src/demo/runDemo";
 import { loadInventory } from "../src/fleet/inventory";
 import { litestreamBinary } from "../src/litestream/binary";
+import { LineSplitter, parseLitestreamLine } from "../src/litestream/events";
 import { ABS_KEY_ENV, renderLitestreamConfig } from "../src/litestream/render";
 import { readReplicateState } from "../src/replicate/state";
 import { AbsStore } from "../src/store/absStore";
@@ -46,20 +47,12 @@ interface RunResult {
   supervisorCpuPct?: number;
   supervisorPeakRss?: number;
   putsPerMin: number;
+  manifestPutsPerMin: number;
   bytesPerMin: number;
   firstSnapshotsSeconds?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function snapshotsDone(store: AbsStore): Promise<number> {
-  const withSnapshot = new Set<string>();
-  for await (const o of store.list("litestream/")) {
-    const m = /^litestream\/(.+)\/generations\/[0-9a-f]{16}\/snapshots\//.exec(o.key);
-    if (m) withSnapshot.add(m[1]);
-  }
-  return withSnapshot.size;
-}
 
 function clearShadows(dataDir: string): void {
   for (const f of readdirSync(dataDir))
@@ -92,15 +85,31 @@ async function run(
   const cfg = parseConfig(yaml, cfgFile);
   let child: ChildProcess;
   let lsPid: number | undefined;
+  // Which databases have their first snapshot: from Litestream's own log (baseline) or understudy's state.
+  const snapshotted = new Set<string>();
+  let snapshotsDone: () => number;
   if (mode === "litestream") {
     const lsCfg = join(root, "litestream-baseline.yml");
     writeFileSync(lsCfg, renderLitestreamConfig(cfg, cfg.nodes[0]));
     child = spawn(litestreamBinary({}), ["replicate", "-config", lsCfg], {
-      stdio: "ignore",
+      stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, [ABS_KEY_ENV]: AZURITE_KEY },
     });
+    for (const stream of [child.stdout, child.stderr]) {
+      const split = new LineSplitter();
+      stream?.setEncoding("utf8");
+      stream?.on("data", (c: string) =>
+        split.push(c, (line) => {
+          const e = parseLitestreamLine(line);
+          if (e?.msg === "snapshot written" && e.db) snapshotted.add(e.db);
+        }),
+      );
+    }
+    snapshotsDone = () => snapshotted.size;
     lsPid = child.pid;
   } else {
+    snapshotsDone = () =>
+      readReplicateState(cfg.nodes[0].stateDir)?.databases.filter((d) => d.lastSnapshotAt).length ?? 0;
     child = spawn(process.execPath, [BIN, "replicate", "--config", cfgFile], {
       stdio: "ignore",
       env: { ...process.env, UNDERSTUDY_BENCH_KEY: AZURITE_KEY },
@@ -125,11 +134,14 @@ async function run(
   while (firstSnapshots === undefined && Date.now() - t0 < 15 * 60_000) {
     await sleep(500);
     sampleRss();
-    if ((await snapshotsDone(store)) === cfg.databases.length) firstSnapshots = (Date.now() - t0) / 1000;
+    if (snapshotsDone() === cfg.databases.length) firstSnapshots = (Date.now() - t0) / 1000;
   }
   // Phase 2: steady state under load.
   const metrics = async () => (await fetch(`http://127.0.0.1:${lsPort}/metrics`)).text();
+  const published = () =>
+    mode === "understudy" ? (readReplicateState(cfg.nodes[0].stateDir)?.manifestPublishes ?? 0) : 0;
   const m0 = await metrics();
+  const p0 = published();
   const ls0 = procSample(lsPid);
   const sup0 = mode === "understudy" ? procSample(child.pid ?? 0) : undefined;
   const tSteady = Date.now();
@@ -138,6 +150,7 @@ async function run(
     sampleRss();
   }
   const m1 = await metrics();
+  const p1 = published();
   const ls1 = procSample(lsPid);
   const sup1 = mode === "understudy" ? procSample(child.pid ?? 0) : undefined;
   const elapsed = (Date.now() - tSteady) / 1000;
@@ -151,6 +164,7 @@ async function run(
     supervisorCpuPct: sup0 && sup1 ? ((sup1.cpuSeconds - sup0.cpuSeconds) / elapsed) * 100 : undefined,
     supervisorPeakRss: mode === "understudy" ? supPeak : undefined,
     putsPerMin: delta("litestream_replica_operation_total") / (elapsed / 60),
+    manifestPutsPerMin: (p1 - p0) / (elapsed / 60),
     bytesPerMin: delta("litestream_replica_operation_bytes") / (elapsed / 60),
     firstSnapshotsSeconds: firstSnapshots,
   };
@@ -171,16 +185,18 @@ async function main(): Promise<void> {
       `load: ${writes} writes/s per database (${writes * inventory.length}/s in all) for ${seconds}s of steady state per run, after the first snapshots; store: Azurite on loopback\n`,
     );
     const names = inventory.map((e) => e.name);
-    const azurite = new AzuriteServer();
-    await azurite.start();
-    let base: RunResult;
-    let ours: RunResult;
-    try {
-      base = await run("litestream", root, dataDir, names, azurite);
-      ours = await run("understudy", root, dataDir, names, azurite);
-    } finally {
-      await azurite.stop();
-    }
+    // A fresh Azurite per run: one that already holds a gigabyte in memory is slower, and would skew the second.
+    const fresh = async (mode: "litestream" | "understudy") => {
+      const azurite = new AzuriteServer();
+      await azurite.start();
+      try {
+        return await run(mode, root, dataDir, names, azurite);
+      } finally {
+        await azurite.stop();
+      }
+    };
+    const base = await fresh("litestream");
+    const ours = await fresh("understudy");
     const f = (v: number | undefined, d = 1) => (v === undefined || Number.isNaN(v) ? "-" : v.toFixed(d));
     const ratio = (a?: number, b?: number) => (a && b ? `${(b / a).toFixed(2)}x` : "-");
     console.log(
@@ -200,7 +216,12 @@ async function main(): Promise<void> {
         ],
         ["supervisor CPU % (steady)", "-", f(ours.supervisorCpuPct), "-"],
         ["supervisor peak RSS", "-", formatSize(ours.supervisorPeakRss ?? 0), "-"],
-        ["PUTs to store / min", f(base.putsPerMin, 0), f(ours.putsPerMin, 0), ratio(base.putsPerMin, ours.putsPerMin)],
+        [
+          "Litestream PUTs / min",
+          f(base.putsPerMin, 0),
+          f(ours.putsPerMin, 0),
+          ratio(base.putsPerMin, ours.putsPerMin),
+        ],
         [
           "bytes to store / min",
           formatSize(base.bytesPerMin),

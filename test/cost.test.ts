@@ -29,11 +29,15 @@ cost:
   assert.ok(Math.abs(r.total.walPuts - uploadsPerS * month) < 1e-6);
   assert.equal(r.total.snapshotPuts, 30 * (256 + 1));
   assert.equal(r.total.retentionLists, 720 * 3);
-  assert.equal(r.total.standbyLists, (month / 30) * 3);
+  // The manifest: published at most once a second while anything uploads; read once per 1 s poll.
+  assert.ok(Math.abs(r.total.manifestPuts - uploadsPerS * month) < 1e-6);
+  assert.equal(r.total.followerLists, 0);
+  assert.ok(Math.abs(r.total.followerGets - (uploadsPerS * month + month)) < 1e-6);
+  assert.equal(r.planLoop.lists, (month / 30) * 3);
   const expectedOps =
-    ((uploadsPerS * month + 30 * 257) / 1e4) * 0.05 +
-    ((2160 + 259_200) / 1e4) * 0.05 +
-    ((uploadsPerS * month + 30) / 1e4) * 0.004;
+    ((2 * uploadsPerS * month + 30 * 257) / 1e4) * 0.05 +
+    (2160 / 1e4) * 0.05 +
+    ((uploadsPerS * month + month) / 1e4) * 0.004;
   assert.ok(Math.abs(r.total.writeCost + r.total.listCost + r.total.readCost - expectedOps) < 1e-6);
 });
 
@@ -42,7 +46,9 @@ test("for the plan's fleet operations cost far more than the storage the plan pr
   assert.ok(r.storageOnly < 1, `storage ${r.storageOnly}`);
   assert.ok(r.total.total > 20 * r.storageOnly);
   assert.ok(r.allAtTenSeconds.walPuts < r.allAtOneSecond.walPuts);
-  assert.equal(r.lines.find((l) => l.tier === "P2")?.standbyLists, 0);
+  assert.equal(r.lines.find((l) => l.tier === "P2")?.followerGets, 0);
+  assert.ok(r.followerOperationsCost < r.primaryOperationsCost, "the follower costs less than the primary's uploads");
+  assert.ok(r.planLoop.cost > r.followerOperationsCost);
   // Calibrated to the plan's own estimate of about 500 MB of WAL a day.
   assert.ok(r.walBytesPerDay > 200e6 && r.walBytesPerDay < 800e6, `${r.walBytesPerDay}`);
 });

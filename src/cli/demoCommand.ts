@@ -2,6 +2,7 @@ import { runDemo } from "../demo/runDemo";
 import { formatSize } from "../util/size";
 import { renderTable } from "../util/table";
 import { COMMON, parse, printJson } from "./args";
+import { followRows, followSummary } from "./followCommands";
 import { statusRows } from "./replicateCommands";
 
 export async function demoCommand(argv: string[]): Promise<number> {
@@ -35,6 +36,15 @@ export async function demoCommand(argv: string[]): Promise<number> {
   }
   console.log(`\nstatus (understudy status):\n`);
   console.log(renderTable(statusRows(r.state)));
+  console.log(`\nstandby (understudy status on the standby):\n`);
+  console.log(followSummary(r.follow));
+  console.log(renderTable(followRows(r.follow)));
+  const eq = r.standbyEqual.filter((e) => e.equal).length;
+  const s = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)}s` : "-");
+  console.log(
+    `\nstandby copies with the primary's rows: ${eq}/${r.standbyEqual.length}; end-to-end lag (primary commit to visible on the standby) while writing: p50 ${s(r.lag.p50)}, p99 ${s(r.lag.p99)}, max ${s(r.lag.max)} (${r.lag.samples} samples)`,
+  );
+  for (const e of r.standbyEqual.filter((x) => !x.equal)) console.log(`  DIFFERS: ${e.name}`);
   const v = r.verify;
   const bad = v.rows.filter((x) => x.status !== "ok");
   console.log(`\nverify (understudy verify) of ${v.store}: ${v.rows.length - bad.length}/${v.rows.length} replicas ok`);

@@ -64,9 +64,9 @@ export async function costCommand(argv: string[]): Promise<number> {
       l.tier,
       String(l.databases),
       `${l.storageGb.toFixed(2)} GB`,
-      count(l.walPuts + l.snapshotPuts),
-      count(l.retentionLists + l.standbyLists),
-      count(l.standbyGets),
+      count(l.walPuts + l.snapshotPuts + l.manifestPuts),
+      count(l.retentionLists + l.followerLists),
+      count(l.followerGets),
       money(l.storageCost, c),
       money(l.writeCost + l.listCost + l.readCost, c),
       money(l.total, c),
@@ -74,6 +74,9 @@ export async function costCommand(argv: string[]): Promise<number> {
   console.log(renderTable(rows));
   console.log(
     `\nStorage alone (what the plan priced): ${money(r.storageOnly, c)}/month. With operations: ${money(r.total.total, c)}/month; every database at a 1 s sync: ${money(r.allAtOneSecond.total, c)}/month, at 10 s: ${money(r.allAtTenSeconds.total, c)}/month. The fleet writes about ${formatSize(r.walBytesPerDay)} of compressed WAL a day.`,
+  );
+  console.log(
+    `Primary's operations: ${money(r.primaryOperationsCost, c)}/month; the follower's: ${money(r.followerOperationsCost, c)}/month (reads, no listings). The plan's 30 s restore loop would have listed ${count(r.planLoop.lists)} times a month: ${money(r.planLoop.cost, c)}/month before downloading anything.`,
   );
   console.log(`Prices: ${r.source}`);
   for (const a of r.assumptions) console.log(`Assumes ${a}.`);

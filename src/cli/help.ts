@@ -12,7 +12,9 @@ Commands:
   import FILE -o OUT        turn an existing litestream.yml into an understudy.yml
   render litestream         write the Litestream config for a node's role
   replicate                 run Litestream under supervision on the primary
-  status                    show replication state per database
+  follow                    keep live copies of the followed databases on the standby
+  status                    show replication or follow state per database
+  restore DB -o PATH        restore one database from the store, optionally to a point in time
   verify                    check every replica in the store against its tier
   cost                      estimate the store's monthly cost (storage and operations)
 
@@ -94,11 +96,33 @@ Example:
 
   status: `Usage: understudy status [--config FILE] [--node NAME] [--json]
 
-Shows the replicate role's state per database: present, generation, position, last upload and its
-age, uploads, last error. Exits 1 if the replicate process is not running or a database has an error.
+Shows the state of the roles that ran on this machine. Primary (replicate): per database present,
+generation, position, last upload and its age, uploads, last error. Standby (follow): per database
+phase, applied position, lag behind the store, last apply, bootstraps, last error or event, and the
+follower's store operations per minute. Exits 1 if a role is not running, a database has a current
+error or a copy is stalled.
 
 Example:
   understudy status --json | jq '.databases[] | select(.lastError)'`,
+
+  follow: `Usage: understudy follow [--config FILE] [--node NAME] [--data-dir DIR] [--metrics-listen HOST:PORT]
+
+The standby's long-running role. Keeps a copy of every database whose tier follows in the standby's
+data dir (--data-dir overrides it): bootstraps from the newest snapshot, then applies only committed
+transactions from new WAL segments, each LZ4 frame and WAL checksum verified. Steady state needs no
+listings: it reads the positions the primary publishes. Readers may open the copies read-only at any
+time. Metrics on /metrics (default 127.0.0.1:9811).
+
+Example:
+  understudy follow --config understudy.yml --node forge`,
+
+  restore: `Usage: understudy restore DB [--config FILE] [--at TIME] [-o PATH] [--force] [--json]
+
+Restores one database from the store into a new file (default DB.restored): the newest snapshot at or
+before --at (an ISO time), then every WAL segment up to it, verified as it goes, with a progress bar.
+
+Example:
+  understudy restore invoices.db --at 2026-11-28T23:00:00Z -o /tmp/invoices.db`,
 
   verify: `Usage: understudy verify [--config FILE] [--node NAME] [--json]
 

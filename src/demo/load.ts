@@ -9,12 +9,15 @@ export class LoadWriter {
   private timer?: NodeJS.Timeout;
   writes = 0;
   lastWriteAt = new Map<string, number>();
+  /** When each row was committed, per database, for end-to-end lag (kept only when asked for). */
+  readonly commits = new Map<string, { id: number; at: number }[]>();
 
   constructor(
     dir: string,
     names: string[],
     private readonly writesPerSecond = 2,
     private readonly rowSize = 256,
+    private readonly trackCommits = false,
   ) {
     for (const name of names) {
       const db = new Database(join(dir, name));
@@ -36,8 +39,14 @@ export class LoadWriter {
 
   tick(): void {
     for (const d of this.dbs) {
-      d.insert.run(new Date().toISOString(), randomBytes(this.rowSize));
-      this.lastWriteAt.set(d.name, Date.now());
+      const r = d.insert.run(new Date().toISOString(), randomBytes(this.rowSize));
+      const now = Date.now();
+      this.lastWriteAt.set(d.name, now);
+      if (this.trackCommits) {
+        const list = this.commits.get(d.name) ?? [];
+        list.push({ id: Number(r.lastInsertRowid), at: now });
+        this.commits.set(d.name, list);
+      }
       this.writes++;
     }
   }

@@ -182,8 +182,10 @@ export class Follower {
       const target = this.manifest?.databases[t.db.replicaPath];
       const pos = readPosition(t.positionFile);
       if (this.manifest) {
-        if (!target) return this.setPhase(t, pos ? "following" : "waiting", pos, undefined);
-        if (pos && existsSync(t.path) && samePosition(pos, target)) return this.setPhase(t, "following", pos, target);
+        if (!target && (pos || now < t.nextProbeAt))
+          return this.setPhase(t, pos ? "following" : "waiting", pos, undefined);
+        if (pos && target && existsSync(t.path) && atOrPast(pos, target))
+          return this.setPhase(t, "following", pos, target);
       } else if (pos && existsSync(t.path) && now < t.nextProbeAt) {
         return;
       }
@@ -212,7 +214,8 @@ export class Follower {
     const txs: WalTransaction[] = [];
     let segments = 0;
     const max = this.opts.maxSegmentsPerRound ?? 256;
-    while (segments < max) {
+    // With the primary's manifest, fetch exactly up to where it says; probing past it only costs missing GETs.
+    while (segments < max && !(target && atOrPast(cur, target))) {
       let key = segmentKey(t.prefix, cur.generation, cur.index, cur.offset);
       let raw = await this.store.getIfExists(key);
       if (!raw && cur.offset > 0) {
@@ -261,7 +264,7 @@ export class Follower {
       t.status.lastAppliedAt = cur.appliedAt;
       t.failuresAtKey = undefined;
       t.status.lastError = undefined;
-    } else if (target && !samePosition(cur, target)) {
+    } else if (target && !atOrPast(cur, target)) {
       // The primary says there is more, but the next segment is not there: retention took it, or a gap.
       await this.resync(t, cur, target);
       return;
@@ -361,7 +364,7 @@ export class Follower {
     if (pos) {
       t.status.generation = pos.generation;
       t.status.position = `${pos.generation}/${pos.index.toString(16).padStart(8, "0")}:${pos.offset}`;
-      const caughtUp = !target || samePosition(pos, target);
+      const caughtUp = !target || atOrPast(pos, target);
       const applied = pos.sourceUploadedAt ? Date.parse(pos.sourceUploadedAt) : Date.parse(pos.appliedAt);
       t.status.lagMs = caughtUp ? 0 : Math.max(0, Date.now() - applied);
       t.status.behindPrimaryMs =
@@ -399,8 +402,12 @@ export class Follower {
   }
 }
 
-function samePosition(pos: FollowPosition, target: ManifestEntry): boolean {
-  return pos.generation === target.generation && pos.index === target.index && pos.offset === target.offset;
+/** Whether the copy has everything the manifest names. It can be past it: the manifest is published at intervals. */
+function atOrPast(pos: FollowPosition, target: ManifestEntry): boolean {
+  return (
+    pos.generation === target.generation &&
+    (pos.index > target.index || (pos.index === target.index && pos.offset >= target.offset))
+  );
 }
 
 /** Pages where `fromPath` differs from `toPath`, and the size to end at. */

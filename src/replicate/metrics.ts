@@ -23,6 +23,9 @@ export function renderReplicateMetrics(s: ReplicateState): string {
   metric("understudy_litestream_restarts_total", "counter", "Times the supervisor restarted Litestream.", [
     [{}, ls.restarts],
   ]);
+  metric("understudy_manifest_publishes_total", "counter", "Positions manifests published for the standby.", [
+    [{}, s.manifestPublishes ?? 0],
+  ]);
   const per = (fn: (d: ReplicateState["databases"][number]) => number) =>
     s.databases.map((d) => [{ db: d.name, tier: d.tier }, fn(d)] as [Record<string, string>, number]);
   metric(

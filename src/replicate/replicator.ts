@@ -205,6 +205,7 @@ export class Replicator {
       await this.store.put(manifestKey(this.cfg.store.prefix), Buffer.from(JSON.stringify(m)));
       this.published = key;
       this.lastPublishAt = Date.now();
+      this.state.manifestPublishes = (this.state.manifestPublishes ?? 0) + 1;
     } catch (e) {
       this.opts.log.warn(
         { err: (e as Error).message.split("\n")[0] },

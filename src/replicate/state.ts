@@ -39,6 +39,8 @@ export interface ReplicateState {
   startedAt: string;
   updatedAt: string;
   litestream: SupervisorState;
+  /** Positions manifests published to the store for the standby. */
+  manifestPublishes?: number;
   databases: DbReplicationState[];
 }
 

@@ -12,8 +12,11 @@ export interface CostFigures {
   walPuts: number;
   snapshotPuts: number;
   retentionLists: number;
-  standbyLists: number;
-  standbyGets: number;
+  /** The positions manifest the primary publishes for the follower (fleet-wide, not per database). */
+  manifestPuts: number;
+  /** The follower: one manifest read per poll, and each new segment of a followed database once. */
+  followerGets: number;
+  followerLists: number;
 }
 
 export interface CostLine extends CostFigures {
@@ -38,6 +41,11 @@ export interface CostReport {
   walBytesPerDay: number;
   /** What the plan priced: storage only. */
   storageOnly: number;
+  /** Primary and follower operations each, per month, in the currency. */
+  primaryOperationsCost: number;
+  followerOperationsCost: number;
+  /** The plan's 30 s `litestream restore` loop: listings alone, per month, had it worked. */
+  planLoop: { lists: number; cost: number };
 }
 
 function writesPerSecond(cfg: UnderstudyConfig, db: DatabaseConfig): number {
@@ -55,7 +63,6 @@ function figures(cfg: UnderstudyConfig, db: DatabaseConfig, syncOverride?: numbe
   const putsPerSnapshot = size > BLOCK ? Math.ceil(size / BLOCK) + 1 : 1;
   const walBytesRetained = rate * cfg.cost.bytesPerWrite * cfg.cost.walCompression * (e.retention / 1000);
   const snapshotsRetained = Math.ceil(e.retention / e.snapshotInterval) + 1;
-  const pollsPerMonth = (MONTH_S * 1000) / cfg.cost.standbyPollInterval;
   return {
     databases: 1,
     storageGb: (walBytesRetained + size * snapshotsRetained) / GB,
@@ -63,18 +70,18 @@ function figures(cfg: UnderstudyConfig, db: DatabaseConfig, syncOverride?: numbe
     snapshotPuts: snapshotsPerMonth * putsPerSnapshot,
     // Each retention check lists the generations, then each generation's snapshots and WAL.
     retentionLists: ((MONTH_S * 1000) / e.retentionCheckInterval) * 3,
-    standbyLists: e.follow ? pollsPerMonth * cfg.cost.standbyListsPerPoll : 0,
-    // A standby that downloads each new segment once reads what the primary wrote.
-    standbyGets: e.follow ? uploadsPerS * MONTH_S + snapshotsPerMonth : 0,
+    manifestPuts: 0,
+    followerGets: e.follow ? uploadsPerS * MONTH_S : 0,
+    followerLists: 0,
   };
 }
 
 function priced(cfg: UnderstudyConfig, tier: string, f: CostFigures): CostLine {
   const p = cfg.cost.prices;
   const storageCost = f.storageGb * p.storagePerGbMonth;
-  const writeCost = ((f.walPuts + f.snapshotPuts) / 10_000) * p.writePer10k;
-  const listCost = ((f.retentionLists + f.standbyLists) / 10_000) * p.listPer10k;
-  const readCost = (f.standbyGets / 10_000) * p.readPer10k;
+  const writeCost = ((f.walPuts + f.snapshotPuts + f.manifestPuts) / 10_000) * p.writePer10k;
+  const listCost = ((f.retentionLists + f.followerLists) / 10_000) * p.listPer10k;
+  const readCost = (f.followerGets / 10_000) * p.readPer10k;
   return {
     tier,
     ...f,
@@ -93,8 +100,9 @@ function add(a: CostFigures, b: CostFigures): CostFigures {
     walPuts: a.walPuts + b.walPuts,
     snapshotPuts: a.snapshotPuts + b.snapshotPuts,
     retentionLists: a.retentionLists + b.retentionLists,
-    standbyLists: a.standbyLists + b.standbyLists,
-    standbyGets: a.standbyGets + b.standbyGets,
+    manifestPuts: a.manifestPuts + b.manifestPuts,
+    followerGets: a.followerGets + b.followerGets,
+    followerLists: a.followerLists + b.followerLists,
   };
 }
 
@@ -104,8 +112,9 @@ const ZERO: CostFigures = {
   walPuts: 0,
   snapshotPuts: 0,
   retentionLists: 0,
-  standbyLists: 0,
-  standbyGets: 0,
+  manifestPuts: 0,
+  followerGets: 0,
+  followerLists: 0,
 };
 
 /** Monthly cost of the store for the configured fleet: storage per retention tier and every kind of operation. */
@@ -123,6 +132,21 @@ export function estimateCost(cfg: UnderstudyConfig): CostReport {
     tenSeconds = add(tenSeconds, figures(cfg, db, 10_000));
     walBytesPerDay += writesPerSecond(cfg, db) * cfg.cost.bytesPerWrite * cfg.cost.walCompression * 86_400;
   }
+  // Fleet-wide: the primary publishes at most once per publish interval while anything uploads, and the
+  // follower reads the manifest once per poll.
+  const anyUploadsPerS = all.walPuts / MONTH_S;
+  const publishesPerS =
+    cfg.replicate.publishInterval > 0 ? Math.min(1000 / cfg.replicate.publishInterval, anyUploadsPerS) : 0;
+  const fleetWide: CostFigures = {
+    ...ZERO,
+    manifestPuts: publishesPerS * MONTH_S,
+    followerGets: publishesPerS > 0 ? (MONTH_S * 1000) / cfg.follow.pollInterval : 0,
+  };
+  all = add(all, fleetWide);
+  oneSecond = add(oneSecond, fleetWide);
+  tenSeconds = add(tenSeconds, fleetWide);
+  const followed = cfg.databases.filter((d) => effective(cfg, d).follow).length;
+  const planLoopLists = followed * ((MONTH_S * 1000) / cfg.cost.standbyPollInterval) * cfg.cost.standbyListsPerPoll;
   const lines = [...cfg.tiers.keys()]
     .filter((t) => byTier.has(t))
     .map((t) => priced(cfg, t, byTier.get(t) as CostFigures));
@@ -135,7 +159,8 @@ export function estimateCost(cfg: UnderstudyConfig): CostReport {
       `writes per second by inventory class: very-high ${w["very-high"]}, high ${w.high}, medium ${w.medium}, low ${w.low} (cost.writes-per-second)`,
       `${cfg.cost.bytesPerWrite} bytes of WAL per write, ${cfg.cost.walCompression} of it left after LZ4 (cost.bytes-per-write, cost.wal-compression)`,
       "one WAL segment PUT per sync interval in which anything was written; snapshots as 4 MiB blocks",
-      `standby polls every ${cfg.cost.standbyPollInterval / 1000}s with ${cfg.cost.standbyListsPerPoll} listings per database, and downloads each new segment once`,
+      `the follower reads the positions manifest every ${cfg.follow.pollInterval / 1000}s (published at most every ${cfg.replicate.publishInterval / 1000}s) and downloads each new segment once, listing nothing in steady state`,
+      `the plan's restore loop would list ${cfg.cost.standbyListsPerPoll} times per followed database every ${cfg.cost.standbyPollInterval / 1000}s (cost.standby-poll-interval, cost.standby-lists-per-poll)`,
     ],
     lines,
     total,
@@ -143,5 +168,12 @@ export function estimateCost(cfg: UnderstudyConfig): CostReport {
     allAtTenSeconds: priced(cfg, "all at 10s", tenSeconds),
     walBytesPerDay,
     storageOnly: total.storageCost,
+    primaryOperationsCost:
+      ((total.walPuts + total.snapshotPuts + total.manifestPuts) / 10_000) * cfg.cost.prices.writePer10k +
+      (total.retentionLists / 10_000) * cfg.cost.prices.listPer10k,
+    followerOperationsCost:
+      (total.followerGets / 10_000) * cfg.cost.prices.readPer10k +
+      (total.followerLists / 10_000) * cfg.cost.prices.listPer10k,
+    planLoop: { lists: planLoopLists, cost: (planLoopLists / 10_000) * cfg.cost.prices.listPer10k },
   };
 }

@@ -1,0 +1,308 @@
+/**
+ * npm run bench:follow -- [--scale 1] [--seconds 60] [--writes 2]
+ *
+ * The plan's fleet at full size under N writes per second per database, Litestream at a 1 s sync to Azurite
+ * (supervised by understudy replicate). Then two standbys in turn, for the same time:
+ *  1. `understudy follow` (a child process), and
+ *  2. the naive repair of the plan's loop: delete each followed database and `litestream restore` it, again
+ *     and again.
+ * Lag is end-to-end: for each followed database, how long the oldest row committed on the primary but not
+ * yet visible on the standby has been waiting (0 when all are there), sampled every second.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import pino from "pino";
+import { effective, parseConfig } from "../src/config/load";
+import type { UnderstudyConfig } from "../src/config/types";
+import { AZURITE_KEY, AzuriteServer } from "../src/demo/azurite";
+import { createFleet } from "../src/demo/fleet";
+import { fleetConfigYaml } from "../src/demo/fleetConfig";
+import { endToEndLag } from "../src/demo/lag";
+import { LoadWriter } from "../src/demo/load";
+import { INVENTORY_FILE } from "../src/demo/runDemo";
+import { loadInventory } from "../src/fleet/inventory";
+import type { FollowState } from "../src/follower/follower";
+import { litestreamBinary } from "../src/litestream/binary";
+import { ABS_KEY_ENV } from "../src/litestream/render";
+import { summarizeReplica } from "../src/litestream/replicaLayout";
+import { Replicator } from "../src/replicate/replicator";
+import { AbsStore } from "../src/store/absStore";
+import { replicaPrefix } from "../src/store/open";
+import { freePort } from "../src/util/net";
+import { formatSize } from "../src/util/size";
+import { renderTable } from "../src/util/table";
+import { metricSum, procSample } from "./procstat";
+
+const { values } = parseArgs({
+  options: {
+    scale: { type: "string", default: "1" },
+    seconds: { type: "string", default: "60" },
+    writes: { type: "string", default: "2" },
+  },
+});
+const scale = Number(values.scale);
+const seconds = Number(values.seconds);
+const writes = Number(values.writes);
+const BIN = join(__dirname, "..", "..", "bin", "understudy.js");
+const KEY_ENV = "UNDERSTUDY_BENCH_KEY";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface StandbyResult {
+  lags: number[];
+  cpuPct: number;
+  peakRss?: number;
+  bytesDown: number;
+  bytesUp: number;
+  opsPerMin: Record<string, number>;
+  cycleSeconds?: number;
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : Number.NaN;
+}
+
+function childCpuSeconds(): number {
+  const stat = readFileSync(`/proc/${process.pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[13]) + Number(f[14])) / 100;
+}
+
+async function litestreamPutBytes(cfg: UnderstudyConfig): Promise<number> {
+  const text = await (await fetch(`http://${cfg.litestream.metricsAddr}/metrics`)).text();
+  return metricSum(text, "litestream_replica_operation_bytes", { operation: "PUT" });
+}
+
+async function runFollower(
+  cfg: UnderstudyConfig,
+  file: string,
+  load: LoadWriter,
+  followed: string[],
+  dir: string,
+): Promise<StandbyResult> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [BIN, "follow", "--config", file, "--data-dir", dir, "--metrics-listen", ""],
+    {
+      stdio: "ignore",
+      env: { ...process.env, [KEY_ENV]: AZURITE_KEY },
+    },
+  );
+  const pid = child.pid ?? 0;
+  const stateFile = join(cfg.nodes[1].stateDir, "follow-state.json");
+  const state = () =>
+    existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, "utf8")) as FollowState) : undefined;
+  // Bootstrap first (a one-off), then measure the steady state.
+  const t0 = Date.now();
+  while (Date.now() - t0 < 15 * 60_000) {
+    await sleep(500);
+    const s = state();
+    if (s && s.databases.every((d) => d.phase === "following")) break;
+  }
+  console.log(`  follower bootstrapped ${followed.length} databases in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  const s0 = state()!;
+  const up0 = await litestreamPutBytes(cfg);
+  const cpu0 = procSample(pid)!;
+  const lags: number[] = [];
+  let peak = 0;
+  const tS = Date.now();
+  while (Date.now() - tS < seconds * 1000) {
+    await sleep(1000);
+    const now = Date.now();
+    for (const n of followed) {
+      const l = endToEndLag(load, n, join(dir, n), now);
+      if (l !== undefined) lags.push(l);
+    }
+    peak = Math.max(peak, procSample(pid)?.rssBytes ?? 0);
+  }
+  const elapsed = (Date.now() - tS) / 1000;
+  const cpu1 = procSample(pid)!;
+  const up1 = await litestreamPutBytes(cfg);
+  await sleep(1200);
+  const s1 = state()!;
+  child.kill("SIGTERM");
+  await new Promise((r) => child.once("exit", r));
+  const per = (k: keyof FollowState["operations"]) => ((s1.operations[k] - s0.operations[k]) / elapsed) * 60;
+  return {
+    lags,
+    cpuPct: ((cpu1.cpuSeconds - cpu0.cpuSeconds) / elapsed) * 100,
+    peakRss: peak,
+    bytesDown: s1.operations.bytesDown - s0.operations.bytesDown,
+    bytesUp: up1 - up0,
+    opsPerMin: { GET: per("get"), "GET (missing)": per("getMissing"), LIST: per("list") },
+  };
+}
+
+async function runNaive(
+  cfg: UnderstudyConfig,
+  lsConfig: string,
+  load: LoadWriter,
+  followed: string[],
+  dir: string,
+  store: AbsStore,
+): Promise<StandbyResult> {
+  mkdirSync(dir, { recursive: true });
+  const binary = litestreamBinary({});
+  const lags: number[] = [];
+  let running = true;
+  let cycles = 0;
+  let bytesDown = 0;
+  let gets = 0;
+  let lists = 0;
+  const sampler = (async () => {
+    while (running) {
+      await sleep(1000);
+      const now = Date.now();
+      for (const n of followed) {
+        const l = endToEndLag(load, n, join(dir, n), now);
+        if (l !== undefined) lags.push(l);
+      }
+    }
+  })();
+  const up0 = await litestreamPutBytes(cfg);
+  const cpu0 = childCpuSeconds();
+  const tS = Date.now();
+  while (Date.now() - tS < seconds * 1000) {
+    for (const n of followed) {
+      const db = cfg.databases.find((d) => d.name === n)!;
+      // What this restore downloads: the newest snapshot and every WAL segment after it (3 listings to find them).
+      const sum = await summarizeReplica(store, replicaPrefix(cfg.store, db.replicaPath));
+      const g = sum.current;
+      const snap = g?.snapshots[g.snapshots.length - 1];
+      if (g && snap) {
+        bytesDown += snap.size + g.wal.filter((w) => w.index >= snap.index).reduce((a, w) => a + w.size, 0);
+        gets += 1 + g.wal.filter((w) => w.index >= snap.index).length;
+      }
+      lists += 3;
+      const out = join(dir, `${n}.tmp`);
+      rmSync(out, { force: true });
+      await new Promise<void>((resolve) =>
+        execFile(
+          binary,
+          ["restore", "-config", lsConfig, "-o", out, join(cfg.nodes[0].dataDir, n)],
+          { env: { ...process.env, [ABS_KEY_ENV]: AZURITE_KEY } },
+          () => resolve(),
+        ),
+      );
+      // Swap the fresh copy in (the loop's delete-and-restore, done atomically so the sampler never sees none).
+      if (existsSync(out)) {
+        rmSync(join(dir, n), { force: true });
+        renameSync(out, join(dir, n));
+      }
+    }
+    cycles++;
+  }
+  const elapsed = (Date.now() - tS) / 1000;
+  running = false;
+  await sampler;
+  const up1 = await litestreamPutBytes(cfg);
+  return {
+    lags,
+    cpuPct: ((childCpuSeconds() - cpu0) / elapsed) * 100,
+    bytesDown,
+    bytesUp: up1 - up0,
+    opsPerMin: { GET: (gets / elapsed) * 60, "GET (missing)": 0, LIST: (lists / elapsed) * 60 },
+    cycleSeconds: elapsed / Math.max(1, cycles),
+  };
+}
+
+async function main(): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), "understudy-bench-follow-"));
+  const azurite = new AzuriteServer();
+  let replicator: Replicator | undefined;
+  let load: LoadWriter | undefined;
+  try {
+    const inventory = loadInventory(INVENTORY_FILE);
+    const dataDir = join(root, "primary");
+    const t = Date.now();
+    const fleet = createFleet(dataDir, inventory, scale);
+    console.log(
+      `fleet: ${inventory.length} databases, ${formatSize(fleet.reduce((a, b) => a + b.bytes, 0))} (scale ${scale}), created in ${((Date.now() - t) / 1000).toFixed(1)}s`,
+    );
+    await azurite.start();
+    process.env[KEY_ENV] = AZURITE_KEY;
+    const store = new AbsStore("devstoreaccount1", "bench-follow", { accountKey: AZURITE_KEY }, azurite.endpoint);
+    await store.ensureContainer();
+    const yaml = fleetConfigYaml({
+      dataDir,
+      standbyDir: join(root, "standby"),
+      stateDir: join(root, "state"),
+      store: { type: "abs", endpoint: azurite.endpoint, container: "bench-follow", keyEnv: KEY_ENV },
+      inventory,
+      litestreamMetricsAddr: `127.0.0.1:${await freePort()}`,
+      metricsListen: "",
+    }).replace("nodes:\n  primary:", 'follow:\n  metrics-listen: ""\nnodes:\n  primary:');
+    const file = join(root, "understudy.yml");
+    writeFileSync(file, yaml);
+    const cfg = parseConfig(yaml, file);
+    const followed = cfg.databases.filter((d) => effective(cfg, d).follow).map((d) => d.name);
+    replicator = new Replicator(cfg, cfg.nodes[0], { log: pino({ level: "silent" }) });
+    load = new LoadWriter(
+      dataDir,
+      inventory.map((e) => e.name),
+      writes,
+      256,
+      true,
+    );
+    await replicator.start();
+    load.start();
+    const t1 = Date.now();
+    while (replicator.state.databases.some((d) => !d.lastSnapshotAt) && Date.now() - t1 < 15 * 60_000) await sleep(500);
+    console.log(
+      `primary: every first snapshot in ${((Date.now() - t1) / 1000).toFixed(1)}s; ${writes} writes/s per database, Litestream sync 1s, store Azurite on loopback`,
+    );
+    console.log(`standbys follow ${followed.length} databases (P0 and P1) for ${seconds}s each\n`);
+
+    const lsPid = replicator.litestreamPid()!;
+    const ls0 = procSample(lsPid)!;
+    const tL = Date.now();
+    const ours = await runFollower(cfg, file, load, followed, join(root, "standby-follow"));
+    const ls1 = procSample(lsPid)!;
+    const litestreamCpu = ((ls1.cpuSeconds - ls0.cpuSeconds) / ((Date.now() - tL) / 1000)) * 100;
+    const naive = await runNaive(cfg, replicator.configPath, load, followed, join(root, "standby-naive"), store);
+
+    const fmt = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)}s` : "-");
+    const row = (label: string, a: string, b: string, ratio = "") => [label, a, b, ratio];
+    const rs = (x: number, y: number) => (x > 0 && y > 0 ? `${(y / x).toFixed(1)}x` : "-");
+    const L = (r: StandbyResult) => [...r.lags].sort((a, b) => a - b);
+    const [lo, ln] = [L(ours), L(naive)];
+    console.log(
+      renderTable([
+        ["", "understudy follow", "naive delete+restore loop", "naive / follow"],
+        row("lag p50", fmt(quantile(lo, 0.5)), fmt(quantile(ln, 0.5)), rs(quantile(lo, 0.5), quantile(ln, 0.5))),
+        row("lag p99", fmt(quantile(lo, 0.99)), fmt(quantile(ln, 0.99)), rs(quantile(lo, 0.99), quantile(ln, 0.99))),
+        row("lag max", fmt(lo[lo.length - 1]), fmt(ln[ln.length - 1]), rs(lo[lo.length - 1], ln[ln.length - 1])),
+        row(
+          "bytes downloaded / byte uploaded",
+          (ours.bytesDown / ours.bytesUp).toFixed(2),
+          (naive.bytesDown / naive.bytesUp).toFixed(1),
+          rs(ours.bytesDown / ours.bytesUp, naive.bytesDown / naive.bytesUp),
+        ),
+        row(
+          "downloaded / min",
+          formatSize((ours.bytesDown / seconds) * 60),
+          formatSize((naive.bytesDown / seconds) * 60),
+        ),
+        ...Object.keys(ours.opsPerMin).map((k) =>
+          row(`store ${k} / min`, ours.opsPerMin[k].toFixed(0), naive.opsPerMin[k].toFixed(0)),
+        ),
+        row("standby CPU %", ours.cpuPct.toFixed(1), naive.cpuPct.toFixed(1), rs(ours.cpuPct, naive.cpuPct)),
+        row("standby peak RSS", formatSize(ours.peakRss ?? 0), "-"),
+        row("Litestream CPU % on the primary", litestreamCpu.toFixed(1), ""),
+        row("naive loop cycle (all followed DBs)", "-", fmt((naive.cycleSeconds ?? 0) * 1000)),
+      ]),
+    );
+  } finally {
+    load?.close();
+    await replicator?.stop().catch(() => undefined);
+    await azurite.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench:follow failed: ${e.message}`);
+  process.exitCode = 1;
+});
