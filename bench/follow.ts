@@ -101,7 +101,7 @@ async function runFollower(
     const s = state();
     if (s && s.databases.every((d) => d.phase === "following")) break;
   }
-  console.log(`  follower bootstrapped ${followed.length} databases in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  console.error(`  follower bootstrapped ${followed.length} databases in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   const s0 = state()!;
   const up0 = await litestreamPutBytes(cfg);
   const cpu0 = procSample(pid)!;
@@ -193,6 +193,7 @@ async function runNaive(
       }
     }
     cycles++;
+    process.stderr.write(`  naive loop: cycle ${cycles} done after ${((Date.now() - tS) / 1000).toFixed(0)}s\n`);
   }
   const elapsed = (Date.now() - tS) / 1000;
   running = false;

@@ -1,12 +1,11 @@
 #!/usr/bin/env node
 "use strict";
 const { main } = require("../dist/src/cli/main.js");
+// Exit explicitly: daemons stop cleanly on SIGTERM, and idle keep-alive connections must not keep them alive.
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => process.exit(code),
   (err) => {
     console.error(`understudy: ${err?.message ?? err}`);
-    process.exitCode = 3;
+    process.exit(3);
   },
 );

@@ -24,7 +24,7 @@ export async function followCommand(argv: string[]): Promise<number> {
   const cfg = config(values);
   const base = selectNode(cfg, { name: values.node, role: "standby" });
   const node = values["data-dir"] ? { ...base, dataDir: resolve(values["data-dir"]) } : base;
-  const log = pino({ base: { role: "follow", node: node.name } }, pino.destination(2));
+  const log = pino({ base: { role: "follow", node: node.name } }, pino.destination({ dest: 2, sync: true }));
   const store = new CountingStore(await openStore(cfg.store));
   const f = new Follower(cfg, node, store, {
     log,

@@ -16,7 +16,7 @@ export async function replicateCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...COMMON, "metrics-listen": { type: "string" } }, "replicate");
   const cfg = config(values);
   const node = selectNode(cfg, { name: values.node, role: "primary" });
-  const log = pino({ base: { role: "replicate", node: node.name } }, pino.destination(2));
+  const log = pino({ base: { role: "replicate", node: node.name } }, pino.destination({ dest: 2, sync: true }));
   const r = new Replicator(cfg, node, { log, metricsListen: values["metrics-listen"] });
   await r.start();
   log.info(

@@ -35,7 +35,7 @@ export const DEFAULT_REPLICATE: ReplicateConfig = {
 };
 
 export const DEFAULT_FOLLOW: FollowConfig = {
-  pollInterval: 1000,
+  pollInterval: 500,
   probeInterval: 10_000,
   concurrency: 8,
   metricsListen: "127.0.0.1:9811",

@@ -77,6 +77,8 @@ interface Tracked {
   live?: LiveDatabase;
   nextProbeAt: number;
   failuresAtKey?: { key: string; count: number };
+  /** The applied position, mirrored from its file (read once at start, then kept here). */
+  pos?: FollowPosition;
   /** Set after repeated corruption at one key: try a rebuild from the newest snapshot (built aside, so safe). */
   rebuild?: boolean;
 }
@@ -134,11 +136,13 @@ export class Follower {
       // A journal left by a crash mid-apply is rolled back by SQLite before anything else touches the file.
       if (existsSync(t.path) && existsSync(`${t.path}-journal`)) {
         const pos = readPosition(t.positionFile);
+        t.pos = pos;
         const live = new LiveDatabase(t.path, pos?.pageSize ?? 4096);
         if (live.recover()) this.event(t, "rolled back an interrupted apply (hot journal)");
         live.close();
       }
       rmSync(this.asidePath(t), { force: true });
+      t.pos ??= readPosition(t.positionFile);
     }
     this.loop = this.run();
   }
@@ -180,7 +184,7 @@ export class Follower {
     const now = Date.now();
     await mapLimit(this.tracked, this.opts.concurrency ?? 8, async (t) => {
       const target = this.manifest?.databases[t.db.replicaPath];
-      const pos = readPosition(t.positionFile);
+      const pos = t.pos;
       if (this.manifest) {
         if (!target && (pos || now < t.nextProbeAt))
           return this.setPhase(t, pos ? "following" : "waiting", pos, undefined);
@@ -255,10 +259,11 @@ export class Follower {
       if (txs.length) {
         const merged = mergeTransactions(txs, pos.dbPages);
         t.live ??= new LiveDatabase(t.path, cur.pageSize);
-        t.live.apply(merged.pages, merged.dbPages);
+        await t.live.apply(merged.pages, merged.dbPages);
       }
       cur = { ...cur, appliedAt: new Date().toISOString() };
       writePosition(t.positionFile, cur);
+      t.pos = cur;
       t.status.segmentsApplied += segments;
       t.status.transactionsApplied += txs.length;
       t.status.lastAppliedAt = cur.appliedAt;
@@ -310,11 +315,12 @@ export class Follower {
         t.live?.close();
         t.live = new LiveDatabase(t.path, built.position.pageSize);
         const { pages, dbPages } = diffPages(aside, t.path, built.position.pageSize);
-        t.live.apply(pages, dbPages);
+        await t.live.apply(pages, dbPages);
         rmSync(aside, { force: true });
       }
       const pos = { ...built.position, appliedAt: new Date().toISOString() };
       writePosition(t.positionFile, pos);
+      t.pos = pos;
       t.status.bootstraps++;
       t.status.segmentsApplied += built.segments;
       t.status.lastAppliedAt = pos.appliedAt;
@@ -398,7 +404,7 @@ export class Follower {
 
   flush(): void {
     this.state = this.snapshotState();
-    writeFileAtomic(this.stateFile, `${JSON.stringify(this.state, null, 2)}\n`);
+    writeFileAtomic(this.stateFile, `${JSON.stringify(this.state)}\n`, 0o644, false);
   }
 }
 

@@ -1,15 +1,6 @@
 import { randomBytes } from "node:crypto";
-import {
-  closeSync,
-  existsSync,
-  fstatSync,
-  fsyncSync,
-  ftruncateSync,
-  openSync,
-  readSync,
-  unlinkSync,
-  writeSync,
-} from "node:fs";
+import { existsSync } from "node:fs";
+import { open, unlink } from "node:fs/promises";
 import Database from "better-sqlite3";
 
 const JOURNAL_MAGIC = Buffer.from([0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7]);
@@ -35,22 +26,6 @@ export function standbyPageOne(page: Buffer, counter: number, dbPages: number): 
   p.writeUInt32BE(dbPages, 28);
   p.writeUInt32BE(counter >>> 0, 92);
   return p;
-}
-
-function readAt(fd: number, pos: number, len: number): Buffer {
-  const b = Buffer.alloc(len);
-  let n = 0;
-  while (n < len) {
-    const r = readSync(fd, b, n, len - n, pos + n);
-    if (r === 0) break;
-    n += r;
-  }
-  return b;
-}
-
-function writeAt(fd: number, buf: Buffer, pos: number): void {
-  let n = 0;
-  while (n < buf.length) n += writeSync(fd, buf, n, buf.length - n, pos + n);
 }
 
 /**
@@ -89,62 +64,65 @@ export class LiveDatabase {
     return hot && !existsSync(this.journalPath);
   }
 
-  /** Replaces pages and sets the size, atomically for readers and crash-safely. */
-  apply(pages: Map<number, Buffer>, dbPages: number): void {
+  /**
+   * Replaces pages and sets the size, atomically for readers and crash-safely. Asynchronous file I/O, so the
+   * fsyncs of many databases overlap instead of queueing behind each other.
+   */
+  async apply(pages: Map<number, Buffer>, dbPages: number): Promise<void> {
     const conn = this.connection();
     conn.exec("BEGIN EXCLUSIVE");
     let committed = false;
     try {
-      const fd = openSync(this.path, "r+");
+      const fh = await open(this.path, "r+");
       try {
-        const size = fstatSync(fd).size;
+        const size = (await fh.stat()).size;
         const oldPages = Math.floor(size / this.pageSize);
-        const page1 = readAt(fd, 0, this.pageSize);
+        const page1 = Buffer.alloc(this.pageSize);
+        await fh.read(page1, 0, this.pageSize, 0);
         const counter = (page1.readUInt32BE(24) + 1) >>> 0;
         const writes = new Map(pages);
         writes.set(1, standbyPageOne(writes.get(1) ?? page1, counter, dbPages));
         for (const [pgno, data] of writes) {
-          if (data.length !== this.pageSize)
-            throw new Error(`page ${pgno} has ${data.length} bytes, not ${this.pageSize}`);
+          if (data.length !== this.pageSize) throw new Error(`page ${pgno} has ${data.length} bytes, not ${this.pageSize}`);
         }
 
         // 1. The journal: original images of every existing page about to change, then fsync.
         const originals = [...writes.keys()].filter((p) => p <= oldPages).sort((a, b) => a - b);
         const nonce = randomBytes(4).readUInt32BE(0);
-        const header = Buffer.alloc(JOURNAL_SECTOR);
-        JOURNAL_MAGIC.copy(header, 0);
-        header.writeUInt32BE(originals.length, 8);
-        header.writeUInt32BE(nonce, 12);
-        header.writeUInt32BE(oldPages, 16);
-        header.writeUInt32BE(JOURNAL_SECTOR, 20);
-        header.writeUInt32BE(this.pageSize, 24);
-        const jfd = openSync(this.journalPath, "w");
+        const journal = Buffer.alloc(JOURNAL_SECTOR + originals.length * (this.pageSize + 8));
+        JOURNAL_MAGIC.copy(journal, 0);
+        journal.writeUInt32BE(originals.length, 8);
+        journal.writeUInt32BE(nonce, 12);
+        journal.writeUInt32BE(oldPages, 16);
+        journal.writeUInt32BE(JOURNAL_SECTOR, 20);
+        journal.writeUInt32BE(this.pageSize, 24);
+        let pos = JOURNAL_SECTOR;
+        for (const pgno of originals) {
+          journal.writeUInt32BE(pgno, pos);
+          const orig = journal.subarray(pos + 4, pos + 4 + this.pageSize);
+          await fh.read(orig, 0, this.pageSize, (pgno - 1) * this.pageSize);
+          journal.writeUInt32BE(journalChecksum(nonce, orig), pos + 4 + this.pageSize);
+          pos += this.pageSize + 8;
+        }
+        const jh = await open(this.journalPath, "w");
         try {
-          writeAt(jfd, header, 0);
-          let pos = JOURNAL_SECTOR;
-          const rec = Buffer.alloc(4 + this.pageSize + 4);
-          for (const pgno of originals) {
-            const orig = readAt(fd, (pgno - 1) * this.pageSize, this.pageSize);
-            rec.writeUInt32BE(pgno, 0);
-            orig.copy(rec, 4);
-            rec.writeUInt32BE(journalChecksum(nonce, orig), 4 + this.pageSize);
-            writeAt(jfd, rec, pos);
-            pos += rec.length;
-          }
-          fsyncSync(jfd);
+          await jh.write(journal, 0, journal.length, 0);
+          await jh.sync();
         } finally {
-          closeSync(jfd);
+          await jh.close();
         }
 
         // 2. The new pages and the new size, then fsync.
-        for (const [pgno, data] of writes) if (pgno <= dbPages) writeAt(fd, data, (pgno - 1) * this.pageSize);
-        if (size !== dbPages * this.pageSize) ftruncateSync(fd, dbPages * this.pageSize);
-        fsyncSync(fd);
+        for (const [pgno, data] of writes) {
+          if (pgno <= dbPages) await fh.write(data, 0, data.length, (pgno - 1) * this.pageSize);
+        }
+        if (size !== dbPages * this.pageSize) await fh.truncate(dbPages * this.pageSize);
+        await fh.sync();
       } finally {
-        closeSync(fd);
+        await fh.close();
       }
       // 3. Commit point: without its journal the new state is the database.
-      unlinkSync(this.journalPath);
+      await unlink(this.journalPath);
       committed = true;
     } finally {
       // On failure the journal stays: SQLite rolls it back as soon as the lock is released and anyone opens it.

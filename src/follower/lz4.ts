@@ -8,6 +8,8 @@ export class CorruptDataError extends Error {
 }
 
 const FRAME_MAGIC = 0x184d2204;
+/** Decoding is synchronous, so one scratch buffer serves every call; results are copied out of it. */
+let scratch = Buffer.allocUnsafe(0);
 const SKIPPABLE_MASK = 0xfffffff0;
 const SKIPPABLE_MAGIC = 0x184d2a50;
 
@@ -87,7 +89,8 @@ export function decodeLz4Frame(buf: Uint8Array): Buffer {
       throw new CorruptDataError("lz4: frame header checksum mismatch");
     p += 4 + descLen + 1;
     // Blocks may refer back into the previous 64 KiB unless independent, so decode into one growing buffer.
-    let out = Buffer.alloc(maxBlock * 2);
+    if (scratch.length < maxBlock * 2) scratch = Buffer.allocUnsafe(maxBlock * 2);
+    let out = scratch;
     let o = 0;
     const frameStart = 0;
     for (;;) {
@@ -105,9 +108,10 @@ export function decodeLz4Frame(buf: Uint8Array): Buffer {
         p += 4;
       }
       if (out.length - o < maxBlock) {
-        const grown = Buffer.alloc(Math.max(out.length * 2, o + maxBlock));
+        const grown = Buffer.allocUnsafe(Math.max(out.length * 2, o + maxBlock));
         out.copy(grown, 0, 0, o);
         out = grown;
+        scratch = grown;
       }
       const start = o;
       if (raw & 0x80000000) {

@@ -88,8 +88,12 @@ export function readPosition(file: string): FollowPosition | undefined {
   }
 }
 
+/**
+ * No fsync: applying a transaction twice writes the same page images, so a position that is older than the
+ * database after a power cut only makes the follower re-apply, and a lost file only makes it bootstrap.
+ */
 export function writePosition(file: string, pos: FollowPosition): void {
-  writeFileAtomic(file, `${JSON.stringify(pos)}\n`);
+  writeFileAtomic(file, `${JSON.stringify(pos)}\n`, 0o644, false);
 }
 
 export function clearPosition(file: string): void {

@@ -139,6 +139,7 @@ export class Replicator {
     });
     sup.on("event", (e) => {
       if (applyEvent(this.dbs, e)) this.dirty = true;
+      if (e.msg === "wal segment written" || e.msg === "snapshot written") this.schedulePublish();
       const fields = { db: e.db, replica: e.replica, position: e.position, size: e.size, error: e.error };
       if (e.level === "ERROR") opts.log.error(fields, `litestream: ${e.msg}`);
       else if (e.level === "WARN") opts.log.warn(fields, `litestream: ${e.msg}`);
@@ -191,6 +192,18 @@ export class Replicator {
       databases[d.replicaPath] = { ...p, uploadedAt: d.lastUploadAt, changedAt: localChange(d.path)?.toISOString() };
     }
     return { version: 1, node: this.node.name, publishedAt: new Date().toISOString(), databases };
+  }
+
+  private publishTimer?: NodeJS.Timeout;
+
+  /** A new upload: publish as soon as the publish interval allows, so the standby hears of it at once. */
+  private schedulePublish(): void {
+    if (!this.store || this.publishTimer) return;
+    const wait = Math.max(0, this.lastPublishAt + this.cfg.replicate.publishInterval - Date.now());
+    this.publishTimer = setTimeout(() => {
+      this.publishTimer = undefined;
+      void this.publish();
+    }, wait);
   }
 
   /** Publishes when positions moved, at most once per publish interval; a failure is retried next tick. */
@@ -262,6 +275,8 @@ export class Replicator {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.publishTimer) clearTimeout(this.publishTimer);
+    this.publishTimer = undefined;
     await this.supervisor?.stop();
     await this.publish(true);
     this.state.litestream.status = "stopped";

@@ -1,5 +1,6 @@
 import { ClientSecretCredential } from "@azure/identity";
 import { BlobServiceClient, type ContainerClient, StorageSharedKeyCredential } from "@azure/storage-blob";
+import { AbsFastGet } from "./absFastGet";
 import type { ReplicaStore, StoredObject } from "./store";
 
 export interface AbsCredentials {
@@ -10,6 +11,7 @@ export interface AbsCredentials {
 /** Azure Blob Storage; `endpoint` overrides the account URL so Azurite (or a private endpoint) works. */
 export class AbsStore implements ReplicaStore {
   readonly container: ContainerClient;
+  private readonly fast: AbsFastGet;
 
   constructor(
     readonly account: string,
@@ -29,6 +31,14 @@ export class AbsStore implements ReplicaStore {
       retryOptions: { maxTries: 4, retryDelayInMs: 500, maxRetryDelayInMs: 8000, tryTimeoutInMs: 30_000 },
     });
     this.container = service.getContainerClient(containerName);
+    this.fast = new AbsFastGet(
+      account,
+      endpoint,
+      containerName,
+      creds.servicePrincipal
+        ? { credential: credential as ClientSecretCredential }
+        : { accountKey: Buffer.from(creds.accountKey ?? "", "base64") },
+    );
   }
 
   describe(): string {
@@ -42,16 +52,13 @@ export class AbsStore implements ReplicaStore {
   }
 
   async get(key: string): Promise<Buffer> {
-    return this.container.getBlobClient(key).downloadToBuffer();
+    const b = await this.fast.get(key);
+    if (!b) throw Object.assign(new Error(`GET ${key}: 404 BlobNotFound`), { statusCode: 404 });
+    return b;
   }
 
   async getIfExists(key: string): Promise<Buffer | undefined> {
-    try {
-      return await this.container.getBlobClient(key).downloadToBuffer();
-    } catch (e) {
-      if ((e as { statusCode?: number }).statusCode === 404) return undefined;
-      throw e;
-    }
+    return this.fast.get(key);
   }
 
   async put(key: string, body: Buffer): Promise<void> {
