@@ -99,7 +99,7 @@ async function runFollower(
   while (Date.now() - t0 < 15 * 60_000) {
     await sleep(500);
     const s = state();
-    if (s && s.databases.every((d) => d.phase === "following")) break;
+    if (s?.databases.every((d) => d.phase === "following")) break;
   }
   console.error(`  follower bootstrapped ${followed.length} databases in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   const s0 = state()!;

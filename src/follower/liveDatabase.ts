@@ -83,7 +83,8 @@ export class LiveDatabase {
         const writes = new Map(pages);
         writes.set(1, standbyPageOne(writes.get(1) ?? page1, counter, dbPages));
         for (const [pgno, data] of writes) {
-          if (data.length !== this.pageSize) throw new Error(`page ${pgno} has ${data.length} bytes, not ${this.pageSize}`);
+          if (data.length !== this.pageSize)
+            throw new Error(`page ${pgno} has ${data.length} bytes, not ${this.pageSize}`);
         }
 
         // 1. The journal: original images of every existing page about to change, then fsync.
