@@ -222,6 +222,7 @@ async function main(): Promise<void> {
           f(ours.putsPerMin, 0),
           ratio(base.putsPerMin, ours.putsPerMin),
         ],
+        ["positions manifest PUTs / min", "-", f(ours.manifestPutsPerMin, 0), "-"],
         [
           "bytes to store / min",
           formatSize(base.bytesPerMin),

@@ -29,7 +29,8 @@ Exit codes: 0 done, 1 the check found a problem, 2 bad input (config, arguments)
 
 Creates a scaled-down copy of the plan's 69-database fleet in a temporary directory, writes load,
 replicates it with the real Litestream to a local file store (or to an Azurite it starts, --azurite),
-verifies the store, restores two databases to compare their rows, and prints the status.
+runs a standby follower into a second data dir, verifies the store, restores three databases to compare
+their rows, checks every followed copy against the primary, and prints the status and the lag.
 
   --scale N      fraction of the plan's sizes (default 0.002: about 2.5 MB in all)
   --seconds S    how long to write load (default 12)

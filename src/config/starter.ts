@@ -51,8 +51,14 @@ exclude: []                     # databases deliberately not replicated
 #   metrics-addr: 127.0.0.1:9091
 # replicate:
 #   metrics-listen: 127.0.0.1:9810         # "" to serve none
+#   publish-interval: 1s                   # positions manifest for the standby; 0 disables it
 #   restart-backoff-min: 1s
 #   restart-backoff-max: 60s
+# follow:
+#   poll-interval: 500ms
+#   probe-interval: 10s                    # without a manifest from the primary
+#   concurrency: 8
+#   metrics-listen: 127.0.0.1:9811
 # cost:
 #   prices: { currency: EUR, storage-per-gb-month: 0.02, write-per-10k: 0.05, list-per-10k: 0.05, read-per-10k: 0.004 }
 `;

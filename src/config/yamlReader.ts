@@ -220,7 +220,3 @@ export class MapReader {
     }
   }
 }
-
-export function mapAt(ctx: YamlContext, node: Node, path: string): MapReader | undefined {
-  return MapReader.of(ctx, node, path);
-}

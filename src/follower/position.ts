@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { writeFileAtomic } from "../util/atomic";
 import { CorruptDataError } from "./lz4";
 import { parseFrames, parseWalHeader, WAL_HEADER_SIZE, type WalChain, type WalTransaction } from "./wal";
@@ -26,10 +26,6 @@ export function hex8(n: number): string {
 
 export function segmentKey(prefix: string, generation: string, index: number, offset: number): string {
   return `${prefix}/generations/${generation}/wal/${hex8(index)}_${hex8(offset)}.wal.lz4`;
-}
-
-export function snapshotKey(prefix: string, generation: string, index: number): string {
-  return `${prefix}/generations/${generation}/snapshots/${hex8(index)}.snapshot.lz4`;
 }
 
 /**
@@ -94,8 +90,4 @@ export function readPosition(file: string): FollowPosition | undefined {
  */
 export function writePosition(file: string, pos: FollowPosition): void {
   writeFileAtomic(file, `${JSON.stringify(pos)}\n`, 0o644, false);
-}
-
-export function clearPosition(file: string): void {
-  rmSync(file, { force: true });
 }

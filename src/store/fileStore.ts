@@ -1,5 +1,5 @@
 import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
-import { dirname, join, sep } from "node:path";
+import { dirname, join } from "node:path";
 import { writeFileAtomic } from "../util/atomic";
 import type { ReplicaStore, StoredObject } from "./store";
 
@@ -71,5 +71,3 @@ export class FileStore implements ReplicaStore {
     await rm(this.path(key), { force: true });
   }
 }
-
-export const FILE_SEP = sep;
