@@ -15,6 +15,7 @@ import { type ManifestEntry, type PositionsManifest, readManifest } from "./mani
 import {
   consumeSegment,
   type FollowPosition,
+  hex8,
   mergeTransactions,
   readPosition,
   segmentKey,
@@ -220,15 +221,23 @@ export class Follower {
     const max = this.opts.maxSegmentsPerRound ?? 256;
     // With the primary's manifest, fetch exactly up to where it says; probing past it only costs missing GETs.
     while (segments < max && !(target && atOrPast(cur, target))) {
+      // The primary publishes where each recent WAL index ended: at that end, go straight to the next index.
+      const end = target?.generation === cur.generation ? target.ends?.[hex8(cur.index)] : undefined;
+      if (end !== undefined && end !== cur.offset && cur.offset > end) {
+        await this.bootstrap(t, `WAL index ${cur.index.toString(16)} ended at ${end}, before the copy's ${cur.offset}`);
+        return;
+      }
+      const atEnd = end !== undefined && end === cur.offset && cur.offset > 0;
       let key = segmentKey(t.prefix, cur.generation, cur.index, cur.offset);
-      let raw = await this.store.getIfExists(key);
+      let raw = atEnd ? undefined : await this.store.getIfExists(key);
       if (!raw && cur.offset > 0) {
         const rolled = segmentKey(t.prefix, cur.generation, cur.index + 1, 0);
         raw = await this.store.getIfExists(rolled);
         if (raw) {
           // Litestream moved to the next WAL index. That is only safe to follow if ours ended where we stand;
-          // if retention (or a gap) took the rest of it, the copy must be rebuilt instead. Rare: one listing.
-          const why = await this.indexIncomplete(t, cur);
+          // if retention (or a gap) took the rest of it, the copy must be rebuilt instead. When the manifest does
+          // not say where it ended, one listing tells.
+          const why = atEnd ? undefined : await this.indexIncomplete(t, cur);
           if (why) {
             await this.bootstrap(t, why);
             return;

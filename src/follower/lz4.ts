@@ -127,7 +127,14 @@ export function decodeLz4Frame(buf: Uint8Array): Buffer {
         throw new CorruptDataError("lz4: content checksum mismatch");
       p += 4;
     }
-    parts.push(Buffer.from(content));
+    // A large result takes the scratch buffer with it instead of being copied (a 400 MB snapshot would
+    // otherwise be held twice); small ones are copied so the scratch stays for the next segment.
+    if (content.length > 16 << 20) {
+      parts.push(content);
+      scratch = Buffer.allocUnsafe(0);
+    } else {
+      parts.push(Buffer.from(content));
+    }
   }
   return parts.length === 1 ? parts[0] : Buffer.concat(parts);
 }

@@ -16,6 +16,8 @@ export interface ManifestEntry {
   uploadedAt: string;
   /** Newest change of the primary's database file or WAL when this was published. */
   changedAt?: string;
+  /** Where recent WAL indexes ended (hex index → offset): a roll-over needs no listing when it is known here. */
+  ends?: Record<string, number>;
 }
 
 export function manifestKey(prefix: string): string {

@@ -189,7 +189,12 @@ export class Replicator {
     for (const d of this.dbs.values()) {
       const p = parsePosition(d.position);
       if (!p || !d.lastUploadAt) continue;
-      databases[d.replicaPath] = { ...p, uploadedAt: d.lastUploadAt, changedAt: localChange(d.path)?.toISOString() };
+      databases[d.replicaPath] = {
+        ...p,
+        uploadedAt: d.lastUploadAt,
+        changedAt: localChange(d.path)?.toISOString(),
+        ends: d.indexEnds,
+      };
     }
     return { version: 1, node: this.node.name, publishedAt: new Date().toISOString(), databases };
   }

@@ -18,6 +18,8 @@ export interface DbReplicationState {
   bytesUploaded: number;
   errors: number;
   lastError?: { at: string; message: string };
+  /** Where each recent WAL index ended (hex index → byte offset), so the standby can roll over without listing. */
+  indexEnds?: Record<string, number>;
 }
 
 export interface SupervisorState {
@@ -74,7 +76,15 @@ export function applyEvent(dbs: Map<string, DbReplicationState>, e: LitestreamEv
       s.uploads++;
       s.bytesUploaded += e.size ?? 0;
       s.lastUploadAt = at;
-      if (e.position) s.position = advance(e.position, e.size ?? 0);
+      if (e.position) {
+        s.position = advance(e.position, e.size ?? 0);
+        const [idx, end] = (s.position.split("/")[1] ?? "").split(":");
+        s.indexEnds ??= {};
+        s.indexEnds[idx] = Number(end);
+        // Keep the last few indexes only: the standby never needs older ones.
+        const keys = Object.keys(s.indexEnds).sort();
+        for (const k of keys.slice(0, Math.max(0, keys.length - 4))) delete s.indexEnds[k];
+      }
       s.generation = e.generation ?? s.generation;
       return true;
     case "snapshot written":
