@@ -306,3 +306,50 @@ test("follow: segments lost to Litestream's retention while the follower was sto
   assert.match(f2.state.databases[0].lastEvent?.message ?? "", /bootstrapped/);
   assertCopiesEqual(cfg, [entries[0].name]);
 });
+
+test("follow: a manifest the primary stopped publishing is not trusted; the follower probes and catches up", async (t) => {
+  const dir = tempDir(t, "follow-stale");
+  const entries = SMALL_FLEET.slice(0, 2);
+  const { cfg, dataDir } = await makeFleet(dir, entries);
+  const names = entries.map((e) => e.name);
+  let r = new Replicator(cfg, cfg.nodes[0], { log: pino({ level: "silent" }), tickMs: 200 });
+  const load = new LoadWriter(dataDir, names, 5);
+  t.after(async () => {
+    load.close();
+    await r.stop();
+  });
+  await r.start();
+  load.start();
+  await waitFor("uploads", () => r.state.databases.every((d) => d.uploads >= 2));
+  await r.stop();
+  // A first follower reaches the position the manifest names.
+  const f0 = follower(cfg, dir);
+  f0.start();
+  await waitFor("the first follower at the manifest's position", () => caughtUp(f0, r, names));
+  await f0.stop();
+  // From here on Litestream runs without publishing positions: the manifest in the store goes stale.
+  r = new Replicator({ ...cfg, replicate: { ...cfg.replicate, publishInterval: 0 } }, cfg.nodes[0], {
+    log: pino({ level: "silent" }),
+    tickMs: 200,
+  });
+  await r.start();
+  await new Promise((res) => setTimeout(res, 2500));
+  load.stop();
+  await r.stop();
+  const f = new Follower(cfg, standbyNode(cfg), new CountingStore(new FileStore(join(dir, "store"))), {
+    log: pino({ level: "silent" }),
+    pollMs: 200,
+    probeMs: 300,
+    staleManifestMs: 1000,
+  });
+  f.start();
+  t.after(() => f.stop());
+  await waitFor("the follower to probe past the stale manifest and match the primary", () => {
+    if (f.state.mode !== "probe" || f.state.staleManifestAgeMs === undefined) return false;
+    return names.every((n) => {
+      const p = join(standbyNode(cfg).dataDir, n);
+      return existsSync(p) && digestDatabase(p).hash === digestDatabase(join(dataDir, n)).hash;
+    });
+  });
+  assertCopiesEqual(cfg, names);
+});

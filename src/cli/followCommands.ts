@@ -86,7 +86,7 @@ export function followRows(s: FollowState, now = Date.now()): string[][] {
 
 export function followSummary(s: FollowState): string {
   const ops = s.operationsPerMinute;
-  return `node ${s.node} follows ${s.store} | pid ${s.pid} | ${s.mode === "manifest" ? `positions published by the primary (${formatAge(s.manifestAgeMs ?? 0)} old)` : "probing (no positions published by the primary)"} | store ops/min: ${ops.get ?? 0} GET (${ops.getMissing ?? 0} missing), ${ops.list ?? 0} LIST, ${formatSize(ops.bytesDown ?? 0)} down | updated ${formatAge(Date.now() - Date.parse(s.updatedAt))} ago`;
+  return `node ${s.node} follows ${s.store} | pid ${s.pid} | ${s.mode === "manifest" ? `positions published by the primary (${formatAge(s.manifestAgeMs ?? 0)} old)` : s.staleManifestAgeMs !== undefined ? `probing: the primary's positions are ${formatAge(s.staleManifestAgeMs)} old (is understudy replicate running?)` : "probing (no positions published by the primary)"} | store ops/min: ${ops.get ?? 0} GET (${ops.getMissing ?? 0} missing), ${ops.list ?? 0} LIST, ${formatSize(ops.bytesDown ?? 0)} down | updated ${formatAge(Date.now() - Date.parse(s.updatedAt))} ago`;
 }
 
 export async function restoreCommand(argv: string[]): Promise<number> {

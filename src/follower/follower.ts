@@ -52,12 +52,16 @@ export interface FollowState {
   /** Whether the primary publishes positions (no listings needed) or the follower probes on its own. */
   mode: "manifest" | "probe";
   manifestAgeMs?: number;
+  /** Set when a manifest exists but is too old to trust. */
+  staleManifestAgeMs?: number;
   operations: CountingStore["counts"];
   operationsPerMinute: Record<string, number>;
   databases: FollowDbStatus[];
 }
 
 export const FOLLOW_STATE_FILE = "follow-state.json";
+/** Three missed heartbeats of the primary's manifest. */
+export const MANIFEST_STALE_MS = 90_000;
 
 export interface FollowerOptions {
   log: Logger;
@@ -65,6 +69,8 @@ export interface FollowerOptions {
   /** Without a manifest: how often each database is probed for its next segment. */
   probeMs?: number;
   concurrency?: number;
+  /** How old the primary's manifest may be before it is ignored (default 90 s). */
+  staleManifestMs?: number;
   /** Most segments applied per database per round, so one busy database cannot starve the rest. */
   maxSegmentsPerRound?: number;
 }
@@ -95,6 +101,8 @@ export class Follower {
   private running = false;
   private loop?: Promise<void>;
   private manifest?: PositionsManifest;
+  private staleWarned = false;
+  private staleManifestAgeMs?: number;
   private readonly startedAt = new Date();
   private readonly opsWindow: { at: number; counts: CountingStore["counts"] }[] = [];
   state: FollowState;
@@ -181,6 +189,18 @@ export class Follower {
     } catch (e) {
       this.opts.log.warn({ err: (e as Error).message }, "cannot read the positions manifest; probing instead");
       this.manifest = undefined;
+    }
+    // The primary republishes at least every 30 s; an older manifest means it stopped (or Litestream runs
+    // without understudy), so it cannot be trusted to announce new segments: probe as if there were none.
+    const age = this.manifest ? Date.now() - Date.parse(this.manifest.publishedAt) : 0;
+    if (this.manifest && age > (this.opts.staleManifestMs ?? MANIFEST_STALE_MS)) {
+      if (!this.staleWarned) this.opts.log.warn({ ageMs: age }, "positions manifest is stale; probing each database");
+      this.staleWarned = true;
+      this.staleManifestAgeMs = age;
+      this.manifest = undefined;
+    } else {
+      this.staleWarned = false;
+      this.staleManifestAgeMs = undefined;
     }
     const now = Date.now();
     await mapLimit(this.tracked, this.opts.concurrency ?? 8, async (t) => {
@@ -405,6 +425,7 @@ export class Follower {
       updatedAt: new Date(now).toISOString(),
       mode: this.manifest ? "manifest" : "probe",
       manifestAgeMs: this.manifest ? now - Date.parse(this.manifest.publishedAt) : undefined,
+      staleManifestAgeMs: this.staleManifestAgeMs,
       operations: counts,
       operationsPerMinute: perMinute,
       databases: this.tracked.map((t) => ({ ...t.status })),

@@ -17,6 +17,8 @@ import { splitHostPort } from "../util/net";
 import { renderReplicateMetrics } from "./metrics";
 import { applyEvent, type DbReplicationState, type ReplicateState, writeReplicateState } from "./state";
 
+export const MANIFEST_HEARTBEAT_MS = 30_000;
+
 export interface ReplicatorOptions {
   log: Logger;
   /** HOST:PORT for our /metrics, or "" to serve none. */
@@ -217,7 +219,9 @@ export class Replicator {
     if (!force && Date.now() - this.lastPublishAt < this.cfg.replicate.publishInterval) return;
     const m = this.manifest();
     const key = JSON.stringify(Object.entries(m.databases).map(([k, v]) => [k, v.generation, v.index, v.offset]));
-    if (key === this.published && !force) return;
+    // Unchanged positions are republished every 30 s all the same: the standby reads the manifest's age to
+    // tell an idle primary from one that stopped publishing.
+    if (key === this.published && !force && Date.now() - this.lastPublishAt < MANIFEST_HEARTBEAT_MS) return;
     this.publishing = true;
     try {
       await this.store.put(manifestKey(this.cfg.store.prefix), Buffer.from(JSON.stringify(m)));
