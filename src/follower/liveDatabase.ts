@@ -49,11 +49,28 @@ export class LiveDatabase {
 
   private connection(): Database.Database {
     if (!this.lock) {
-      this.lock = new Database(this.path, { fileMustExist: true, timeout: this.busyTimeoutMs });
+      this.lock = new Database(this.path, { fileMustExist: true, timeout: 0 });
       // Reading the schema takes a shared lock, which is when SQLite rolls back a hot journal left by a crash.
       this.lock.pragma("schema_version");
     }
     return this.lock;
+  }
+
+  /**
+   * Takes SQLite's EXCLUSIVE lock without blocking the process: SQLite's own busy handler sleeps the thread,
+   * which would stall every other database's apply while one reader holds a lock. Retries asynchronously.
+   */
+  private async lockExclusive(conn: Database.Database): Promise<void> {
+    const deadline = Date.now() + this.busyTimeoutMs;
+    for (;;) {
+      try {
+        conn.exec("BEGIN EXCLUSIVE");
+        return;
+      } catch (e) {
+        if ((e as { code?: string }).code !== "SQLITE_BUSY" || Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
   }
 
   /** Rolls back what a crash left behind (via SQLite itself) and says whether it had to. */
@@ -70,7 +87,7 @@ export class LiveDatabase {
    */
   async apply(pages: Map<number, Buffer>, dbPages: number): Promise<void> {
     const conn = this.connection();
-    conn.exec("BEGIN EXCLUSIVE");
+    await this.lockExclusive(conn);
     let committed = false;
     try {
       const fh = await open(this.path, "r+");
