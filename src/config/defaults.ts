@@ -37,7 +37,8 @@ export const DEFAULT_REPLICATE: ReplicateConfig = {
 export const DEFAULT_FOLLOW: FollowConfig = {
   pollInterval: 500,
   probeInterval: 10_000,
-  concurrency: 8,
+  // Segments are fetched one after another per database; enough databases in flight hide the store's latency.
+  concurrency: 32,
   metricsListen: "127.0.0.1:9811",
 };
 

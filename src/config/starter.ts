@@ -57,7 +57,7 @@ exclude: []                     # databases deliberately not replicated
 # follow:
 #   poll-interval: 500ms
 #   probe-interval: 10s                    # without a manifest from the primary
-#   concurrency: 8
+#   concurrency: 32
 #   metrics-listen: 127.0.0.1:9811
 # cost:
 #   prices: { currency: EUR, storage-per-gb-month: 0.02, write-per-10k: 0.05, list-per-10k: 0.05, read-per-10k: 0.004 }
