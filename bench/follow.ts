@@ -102,6 +102,13 @@ async function runFollower(
     if (s?.databases.every((d) => d.phase === "following")) break;
   }
   console.error(`  follower bootstrapped ${followed.length} databases in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  // Then the backlog uploaded during the bootstrap; steady state starts once every copy has caught up.
+  const t1 = Date.now();
+  while (Date.now() - t1 < 5 * 60_000) {
+    await sleep(500);
+    if (state()?.databases.every((d) => d.lagMs === 0)) break;
+  }
+  console.error(`  follower caught up with the backlog in ${((Date.now() - t1) / 1000).toFixed(1)}s`);
   const s0 = state()!;
   const up0 = await litestreamPutBytes(cfg);
   const cpu0 = procSample(pid)!;
