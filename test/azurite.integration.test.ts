@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { Writable } from "node:stream";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import pino from "pino";
-import { AZURITE_ACCOUNT, AZURITE_KEY, AzuriteServer } from "../src/demo/azurite";
+import { AZURITE_KEY } from "../src/demo/azurite";
 import { LoadWriter } from "../src/demo/load";
 import { restoreAndCompare } from "../src/demo/restoreCheck";
 import { litestreamBinary } from "../src/litestream/binary";
@@ -11,25 +11,12 @@ import { ABS_KEY_ENV } from "../src/litestream/render";
 import { Replicator } from "../src/replicate/replicator";
 import { stateFile } from "../src/replicate/state";
 import { verifyStore } from "../src/replicate/verify";
-import { AbsStore } from "../src/store/absStore";
 import { openStore } from "../src/store/open";
+import { KEY_ENV, useAzurite } from "./helpers/azurite";
 import { cli, tempDir, waitFor } from "./helpers/env";
 import { makeFleet, SMALL_FLEET } from "./helpers/fleet";
 
-const azurite = new AzuriteServer();
-const KEY_ENV = "UNDERSTUDY_TEST_AZURITE_KEY";
-
-before(async () => {
-  await azurite.start();
-  process.env[KEY_ENV] = AZURITE_KEY;
-});
-after(() => azurite.stop());
-
-async function container(name: string): Promise<AbsStore> {
-  const s = new AbsStore(AZURITE_ACCOUNT, name, { accountKey: AZURITE_KEY }, azurite.endpoint);
-  await s.ensureContainer();
-  return s;
-}
+const { server: azurite, container } = useAzurite();
 
 test("the abs store puts, lists, gets and deletes against a real Azurite", async () => {
   const s = await container("roundtrip");

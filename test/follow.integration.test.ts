@@ -14,7 +14,7 @@ import { Replicator } from "../src/replicate/replicator";
 import { CountingStore } from "../src/store/countingStore";
 import { FileStore } from "../src/store/fileStore";
 import { cli, tempDir, waitFor } from "./helpers/env";
-import { makeFleet, SMALL_FLEET } from "./helpers/fleet";
+import { makeFleet, SMALL_FLEET, startPrimary } from "./helpers/fleet";
 
 const FOLLOWED = SMALL_FLEET.filter((e) => e.tier !== "P2").map((e) => e.name);
 
@@ -53,11 +53,10 @@ async function caughtUp(f: Follower, r: Replicator, names = FOLLOWED): Promise<b
 test("follow: the standby keeps copies equal to the primary and to litestream restore, readers always consistent", async (t) => {
   const dir = tempDir(t, "follow");
   const { cfg, file, dataDir } = await makeFleet(dir);
-  const r = new Replicator(cfg, cfg.nodes[0], { log: pino({ level: "silent" }), tickMs: 200 });
-  const load = new LoadWriter(
-    dataDir,
+  const { r, load } = await startPrimary(
+    t,
+    cfg,
     SMALL_FLEET.map((e) => e.name),
-    5,
   );
   const f = follower(cfg, dir);
   let readerErrors = 0;
@@ -65,12 +64,8 @@ test("follow: the standby keeps copies equal to the primary and to litestream re
   let reading = true;
   t.after(async () => {
     reading = false;
-    load.close();
     await f.stop();
-    await r.stop();
   });
-  await r.start();
-  load.start();
   f.start();
   const standbyMc = join(standbyNode(cfg).dataDir, "mission-control.db");
   await waitFor("the standby's first copy", () => existsSync(standbyMc));
@@ -121,19 +116,13 @@ test("follow: the standby keeps copies equal to the primary and to litestream re
 
 test("follow: kill -9 at random moments never leaves a database failing integrity_check; restarts resume", async (t) => {
   const dir = tempDir(t, "follow-kill");
-  const { cfg, dataDir } = await makeFleet(dir);
-  const r = new Replicator(cfg, cfg.nodes[0], { log: pino({ level: "silent" }), tickMs: 200 });
-  const load = new LoadWriter(
-    dataDir,
+  const { cfg } = await makeFleet(dir);
+  const { r, load } = await startPrimary(
+    t,
+    cfg,
     SMALL_FLEET.map((e) => e.name),
     8,
   );
-  t.after(async () => {
-    load.close();
-    await r.stop();
-  });
-  await r.start();
-  load.start();
   await waitFor("first snapshots", () => r.state.databases.every((d) => d.lastSnapshotAt));
   const { spawn } = await import("node:child_process");
   const { BIN } = await import("./helpers/env");

@@ -3,17 +3,15 @@ import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import pino from "pino";
 import { createDatabase } from "../src/demo/fleet";
-import { LoadWriter } from "../src/demo/load";
 import { restoreAndCompare } from "../src/demo/restoreCheck";
 import { litestreamBinary } from "../src/litestream/binary";
-import { Replicator } from "../src/replicate/replicator";
+import type { Replicator } from "../src/replicate/replicator";
 import { readReplicateState } from "../src/replicate/state";
 import { verifyStore } from "../src/replicate/verify";
 import { FileStore } from "../src/store/fileStore";
 import { BIN, cli, tempDir, waitFor } from "./helpers/env";
-import { type Entry, makeFleet, SMALL_FLEET } from "./helpers/fleet";
+import { type Entry, makeFleet, SMALL_FLEET, startPrimary } from "./helpers/fleet";
 
 const LATE: Entry = { name: "late.db", tier: "P1", size: 10_000, writeFrequency: "low" };
 
@@ -32,14 +30,7 @@ test("replicate: a fleet under writes reaches the store, state tracks positions,
   const { cfg, file, dataDir } = await makeFleet(dir, [...SMALL_FLEET, LATE]);
   rmSync(join(dataDir, LATE.name));
   const names = SMALL_FLEET.map((e) => e.name);
-  const r = new Replicator(cfg, cfg.nodes[0], { log: pino({ level: "silent" }), tickMs: 200 });
-  const load = new LoadWriter(dataDir, names, 5);
-  t.after(async () => {
-    load.close();
-    await r.stop();
-  });
-  await r.start();
-  load.start();
+  const { r, load } = await startPrimary(t, cfg, names, 5);
 
   const dbState = (n: string) => r.state.databases.find((d) => d.name === n)!;
   await waitFor("every present database's first snapshot", () => names.every((n) => dbState(n).lastSnapshotAt));
@@ -100,16 +91,9 @@ test("replicate: a fleet under writes reaches the store, state tracks positions,
 
 test("replicate: kill -9 of Litestream mid-writes is restarted with backoff and the replica has no gap", async (t) => {
   const dir = tempDir(t, "kill");
-  const { cfg, file, dataDir } = await makeFleet(dir);
+  const { cfg, file } = await makeFleet(dir);
   const names = SMALL_FLEET.map((e) => e.name);
-  const r = new Replicator(cfg, cfg.nodes[0], { log: pino({ level: "silent" }), tickMs: 200 });
-  const load = new LoadWriter(dataDir, names, 5);
-  t.after(async () => {
-    load.close();
-    await r.stop();
-  });
-  await r.start();
-  load.start();
+  const { r, load } = await startPrimary(t, cfg, names, 5);
   const dbState = (n: string) => r.state.databases.find((d) => d.name === n)!;
   await waitFor("first snapshots", () => names.every((n) => dbState(n).lastSnapshotAt));
 

@@ -1,31 +1,24 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import Database from "better-sqlite3";
 import pino from "pino";
-import { AZURITE_ACCOUNT, AZURITE_KEY, AzuriteServer } from "../src/demo/azurite";
 import { LoadWriter } from "../src/demo/load";
 import { digestDatabase } from "../src/fleet/rowHash";
 import { Follower } from "../src/follower/follower";
 import { renderFollowMetrics } from "../src/follower/metrics";
 import { Replicator } from "../src/replicate/replicator";
-import { AbsStore } from "../src/store/absStore";
 import { CountingStore } from "../src/store/countingStore";
 import { openStore } from "../src/store/open";
+import { KEY_ENV, useAzurite } from "./helpers/azurite";
 import { cli, tempDir, waitFor } from "./helpers/env";
 import { makeFleet, SMALL_FLEET } from "./helpers/fleet";
 
-const azurite = new AzuriteServer();
-const KEY_ENV = "UNDERSTUDY_TEST_AZURITE_KEY";
-before(async () => {
-  await azurite.start();
-  process.env[KEY_ENV] = AZURITE_KEY;
-});
-after(() => azurite.stop());
+const { server: azurite, container } = useAzurite();
 
 test("follow and point-in-time restore against Azure Blob semantics (Azurite)", async (t) => {
   const dir = tempDir(t, "abs-follow");
-  await new AbsStore(AZURITE_ACCOUNT, "follow", { accountKey: AZURITE_KEY }, azurite.endpoint).ensureContainer();
+  await container("follow");
   const entries = SMALL_FLEET.slice(0, 3);
   const { cfg, file, dataDir } = await makeFleet(dir, entries, {
     store: { type: "abs", endpoint: azurite.endpoint, container: "follow", keyEnv: KEY_ENV },

@@ -1,10 +1,13 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import pino from "pino";
 import { parseConfig } from "../../src/config/load";
 import type { UnderstudyConfig } from "../../src/config/types";
 import { createDatabase } from "../../src/demo/fleet";
 import { type FleetConfigOptions, fleetConfigYaml } from "../../src/demo/fleetConfig";
+import { LoadWriter } from "../../src/demo/load";
 import type { InventoryEntry } from "../../src/fleet/inventory";
+import { Replicator } from "../../src/replicate/replicator";
 import { freePort } from "../../src/util/net";
 
 export type Entry = Pick<InventoryEntry, "name" | "tier" | "size" | "writeFrequency">;
@@ -40,4 +43,22 @@ export async function makeFleet(
   const file = join(dir, "understudy.yml");
   writeFileSync(file, yaml);
   return { cfg: parseConfig(yaml, file), file, dataDir };
+}
+
+/** A running primary for a test: the replicate role plus a load writer, both stopped when the test ends. */
+export async function startPrimary(
+  t: { after: (fn: () => Promise<void>) => void },
+  cfg: UnderstudyConfig,
+  names: string[],
+  writesPerSecond = 5,
+): Promise<{ r: Replicator; load: LoadWriter }> {
+  const r = new Replicator(cfg, cfg.nodes[0], { log: pino({ level: "silent" }), tickMs: 200 });
+  const load = new LoadWriter(cfg.nodes[0].dataDir, names, writesPerSecond);
+  t.after(async () => {
+    load.close();
+    await r.stop();
+  });
+  await r.start();
+  load.start();
+  return { r, load };
 }
