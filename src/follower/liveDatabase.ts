@@ -49,7 +49,10 @@ export class LiveDatabase {
 
   private connection(): Database.Database {
     if (!this.lock) {
-      this.lock = new Database(this.path, { fileMustExist: true, timeout: 0 });
+      // A short busy timeout: while SQLite waits it holds the PENDING lock, which lets current readers finish and
+      // turns new ones away, so a steady stream of readers cannot starve the follower. Longer waits are retried
+      // asynchronously (lockExclusive) so they never stall the other databases.
+      this.lock = new Database(this.path, { fileMustExist: true, timeout: 100 });
       // Reading the schema takes a shared lock, which is when SQLite rolls back a hot journal left by a crash.
       this.lock.pragma("schema_version");
     }
@@ -57,8 +60,8 @@ export class LiveDatabase {
   }
 
   /**
-   * Takes SQLite's EXCLUSIVE lock without blocking the process: SQLite's own busy handler sleeps the thread,
-   * which would stall every other database's apply while one reader holds a lock. Retries asynchronously.
+   * Takes SQLite's EXCLUSIVE lock without blocking the process for long: SQLite's busy handler sleeps the thread
+   * (100 ms at most here), then the attempt is retried asynchronously until the deadline.
    */
   private async lockExclusive(conn: Database.Database): Promise<void> {
     const deadline = Date.now() + this.busyTimeoutMs;
