@@ -4,6 +4,7 @@ import { demoCommand } from "./demoCommand";
 import { costCommand, discoverCommand } from "./fleetCommands";
 import { followCommand, restoreCommand } from "./followCommands";
 import { HELP } from "./help";
+import { inferenceCommand } from "./inferenceCommands";
 import { replicateCommand, statusCommand, verifyCommand } from "./replicateCommands";
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   follow: followCommand,
   restore: restoreCommand,
   cost: costCommand,
+  inference: inferenceCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,10 +1,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { Node } from "yaml";
-import { parseSecretRef, type SecretRef } from "../secrets/ref";
+import { readInference } from "../inference/config";
 import { closest } from "../util/suggest";
 import { DEFAULT_COST, DEFAULT_FOLLOW, DEFAULT_LITESTREAM, DEFAULT_REPLICATE, planTiers } from "./defaults";
 import { ConfigError, UserError } from "./errors";
+import { secret } from "./secretField";
 import type {
   AbsStoreConfig,
   CostConfig,
@@ -72,6 +73,8 @@ export function parseConfig(text: string, file: string): UnderstudyConfig {
   };
   fol?.finish();
   const cost = readCost(top);
+  const inf = top.map("inference");
+  const inference = inf ? readInference(inf, file) : undefined;
   top.finish();
 
   if (ctx.problems.length) throw new ConfigError(ctx.problems);
@@ -86,6 +89,7 @@ export function parseConfig(text: string, file: string): UnderstudyConfig {
     databases,
     exclude,
     cost,
+    inference,
   };
 }
 
@@ -119,17 +123,6 @@ function readNodes(top: MapReader, abs: (p: string) => string): NodeConfig[] {
     );
   }
   return nodes;
-}
-
-function secret(r: MapReader, key: string, required = false): SecretRef | undefined {
-  const text = r.str(key, required);
-  if (text === undefined) return undefined;
-  const ref = parseSecretRef(text);
-  if (typeof ref === "string") {
-    r.ctx.report(r.raw(key), r.field(key), `${ref} (a secret's value never belongs in the config file)`);
-    return undefined;
-  }
-  return ref;
 }
 
 function readStore(top: MapReader, abs: (p: string) => string): StoreConfig | undefined {

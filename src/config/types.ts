@@ -1,3 +1,4 @@
+import type { InferenceConfig } from "../inference/types";
 import type { SecretRef } from "../secrets/ref";
 
 export type Role = "primary" | "standby";
@@ -120,4 +121,6 @@ export interface UnderstudyConfig {
   databases: DatabaseConfig[];
   exclude: string[];
   cost: CostConfig;
+  /** Ollama hosts, tier routing and failover rules (the plan's phase 4), when configured. */
+  inference?: InferenceConfig;
 }

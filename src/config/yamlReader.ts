@@ -205,7 +205,7 @@ export class MapReader {
 
   /** Reports every key nobody asked for, with the known key it most likely meant. */
   finish(extraKnown: readonly string[] = []): void {
-    const known = [...this.seen, ...extraKnown];
+    const known = [...new Set([...this.seen, ...extraKnown])];
     for (const pair of this.node.items) {
       const key = String(isScalar(pair.key) ? pair.key.value : pair.key);
       if (known.includes(key)) continue;
