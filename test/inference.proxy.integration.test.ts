@@ -144,6 +144,8 @@ test("a host killed during a stream: both clients get a clean error, no hang, no
     await assert.rejects(run, /anvil failed mid-response.*not retried because the response had begun/);
     assert.ok(got.length >= 2 && got.length < 10, `stopped mid-stream after ${got.length} parts`);
     await slow.start();
+    // Until the monitor sees it back, its requests would (rightly) go to forge, which streams too fast to interrupt.
+    await waitFor("anvil healthy again", () => sp.monitor.snapshot().get("anvil")?.healthy === true);
     const oa = new OpenAI({ baseURL: `${sp.url}/v1`, apiKey: "x", maxRetries: 0 });
     const stream = await oa.chat.completions.create({
       model: "llama3.1:8b",

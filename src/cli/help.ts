@@ -17,6 +17,9 @@ Commands:
   restore DB -o PATH        restore one database from the store, optionally to a point in time
   verify                    check every replica in the store against its tier
   cost                      estimate the store's monthly cost (storage and operations)
+  inference monitor         check the Ollama hosts, write the plan's health file (hysteresis, overrides)
+  inference proxy           serve Ollama's and OpenAI's API, routing by tier and model with failover
+  inference route           print where a request would go now, and why
 
 Common options:
   --config FILE             the config (default ./understudy.yml)
@@ -142,4 +145,33 @@ listings), beside the same fleet at a 1 s sync interval and the storage-only fig
 
 Example:
   understudy cost --config examples/alai.yml`,
+
+  inference: `Usage: understudy inference monitor|proxy|route [--config FILE | --routing tier-routing.json] [options]
+
+Hosts, tier ownership and failover rules come from the config's inference: section or, with --routing,
+from the plan's tier-routing.json (ollamaHosts, failoverRules) read as it is.
+
+  monitor   checks each host's health path every --interval (default 15s) with its timeout; a host turns
+            unhealthy after --fail-after failed checks in a row (default 2) and healthy after
+            --recover-after good ones (default 2); writes the plan's health file atomically
+            (--health-file, default /tmp/ollama-health.json) and honours the override file
+            (--override-file, default /tmp/ollama-health-override.json: entries with "override": true).
+            --once checks once, continuing the counts of the last health file; exits 1 if a host is down.
+  proxy     listens on --listen HOST:PORT (default 127.0.0.1:11435) and serves Ollama's API (/api/chat,
+            /api/generate, /api/embed, /api/embeddings, /api/tags, /api/show, /api/ps, /api/version, /) and
+            the OpenAI-compatible /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models, plus
+            /metrics. Picks the host by the X-Understudy-Tier header or by who has the model, from live
+            health (its own monitor, same options); maps model names on failover; sends to_claude tiers to
+            Anthropic's Messages API (key: the config's inference.claude.api-key, or --claude-key REF,
+            default env:ANTHROPIC_API_KEY). --token REF requires "Authorization: Bearer <token>".
+            --health-file makes it also write the plan's health file.
+  route     --model M [--tier T] [--endpoint chat|generate|embed]: where that request would go now and
+            why, from a fresh health file or a live check.
+
+  --tailscale   use each host's tailscale URL (running on the other machine)
+
+Example:
+  understudy inference monitor --routing examples/tier-routing.json --once
+  understudy inference proxy --config examples/alai.yml --listen 127.0.0.1:11435
+  understudy inference route --routing examples/tier-routing.json --tier 2 --model qwen2.5-coder:32b`,
 };

@@ -77,6 +77,19 @@ export async function validateConfig(
     add("litestream", "fail", (e as Error).message);
   }
 
+  // Inference secrets are needed only where the proxy runs: a missing one is a warning, not a failure.
+  for (const [field, ref] of [
+    ["inference.claude.api-key", cfg.inference?.claude.apiKey],
+    ["inference.proxy.token", cfg.inference?.proxy.token],
+  ] as const) {
+    if (!ref) continue;
+    try {
+      await resolveSecret(ref, field);
+      add("secret", "pass", `${field} (${ref.text}) resolves`);
+    } catch (e) {
+      add("secret", "warn", `${(e as Error).message} (needed where the inference proxy runs)`);
+    }
+  }
   const s = cfg.store;
   if (s.type === "abs") {
     if (!s.accountKey)

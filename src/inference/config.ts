@@ -125,6 +125,7 @@ export function readInference(r: MapReader, file: string): InferenceConfig {
     listen: p?.str("listen") ?? DEFAULT_PROXY.listen,
     token: p ? secret(p, "token") : undefined,
     responseTimeout: p?.duration("response-timeout") ?? DEFAULT_PROXY.responseTimeout,
+    connectTimeout: p?.duration("connect-timeout") ?? DEFAULT_PROXY.connectTimeout,
     idleTimeout: p?.duration("idle-timeout") ?? DEFAULT_PROXY.idleTimeout,
     maxBodyBytes: p?.size("max-body") ?? DEFAULT_PROXY.maxBodyBytes,
   };

@@ -11,6 +11,7 @@ export const DEFAULT_MONITOR: MonitorConfig = {
 export const DEFAULT_PROXY: ProxyConfig = {
   listen: "127.0.0.1:11435",
   responseTimeout: 300_000,
+  connectTimeout: 2000,
   idleTimeout: 120_000,
   maxBodyBytes: 64 * 1024 * 1024,
 };

@@ -98,8 +98,16 @@ export class HealthMonitor extends EventEmitter {
     return this.round;
   }
 
-  /** Evidence from a real request: the host refused or dropped a connection. */
+  private readonly lastPassive = new Map<string, number>();
+
+  /**
+   * Evidence from a real request: the host refused or dropped a connection. Counted at most once per interval,
+   * so a burst of concurrent requests failing together is one failed check, not many.
+   */
   reportFailure(host: string, error: string): void {
+    const now = Date.now();
+    if (now - (this.lastPassive.get(host) ?? 0) < this.cfg.monitor.interval) return;
+    this.lastPassive.set(host, now);
     this.record(host, false, error);
   }
 

@@ -252,6 +252,7 @@ export class InferenceProxy {
           },
           body: Buffer.from(JSON.stringify(out)),
           responseTimeout: this.d.cfg.proxy.responseTimeout,
+          connectTimeout: this.d.cfg.proxy.connectTimeout,
         },
         abort,
       );

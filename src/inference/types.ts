@@ -51,6 +51,7 @@ export interface ProxyConfig {
   token?: SecretRef;
   /** How long to wait for an upstream's response headers (model loads can take minutes). */
   responseTimeout: number;
+  connectTimeout: number;
   /** Longest silence allowed inside a streaming response before the client gets an in-band error. */
   idleTimeout: number;
   maxBodyBytes: number;

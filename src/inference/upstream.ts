@@ -15,6 +15,8 @@ export interface UpstreamCall {
   headers: Record<string, string>;
   body?: Buffer;
   responseTimeout: number;
+  /** How long a new TCP connection may take: a frozen or partitioned host drops SYNs rather than refusing. */
+  connectTimeout: number;
 }
 
 /**
@@ -43,12 +45,23 @@ export function send(
     const timer = setTimeout(() => {
       req.destroy(new Error(`no response within ${Math.round(call.responseTimeout / 1000)} s`));
     }, call.responseTimeout);
+    req.on("socket", (socket) => {
+      if (!socket.connecting) return;
+      const t = setTimeout(
+        () => req.destroy(new Error(`no connection within ${call.connectTimeout} ms`)),
+        call.connectTimeout,
+      );
+      socket.once("connect", () => clearTimeout(t));
+      socket.once("close", () => clearTimeout(t));
+    });
     const onAbort = () => req.destroy(new Error("client went away"));
     abort.addEventListener("abort", onAbort, { once: true });
     req.on("error", (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       abort.removeEventListener("abort", onAbort);
-      reject(new Error(e.code ? `${e.code} ${call.url}` : `${e.message} (${call.url})`));
+      reject(
+        new Error(e.code && e.code !== "ERR_STREAM_DESTROYED" ? `${e.code} ${call.url}` : `${e.message} (${call.url})`),
+      );
     });
     req.end(call.body);
   });

@@ -99,7 +99,13 @@ export function routingFor(anvil: string, forge: string, claudeUrl = "http://127
       timeout: 30_000,
     },
     monitor: { interval: 200, failAfter: 2, recoverAfter: 2, healthFile: "", overrideFile: "" },
-    proxy: { listen: "127.0.0.1:0", responseTimeout: 30_000, idleTimeout: 30_000, maxBodyBytes: 1 << 20 },
+    proxy: {
+      listen: "127.0.0.1:0",
+      responseTimeout: 30_000,
+      connectTimeout: 2000,
+      idleTimeout: 30_000,
+      maxBodyBytes: 1 << 20,
+    },
   };
 }
 
