@@ -8,6 +8,7 @@ import { renderLitestreamConfig } from "../litestream/render";
 import { writeFileAtomic } from "../util/atomic";
 import { renderTable } from "../util/table";
 import { COMMON, config, parse, printJson } from "./args";
+import { renderService, renderWorkflow } from "./renderServices";
 
 export async function initCommand(argv: string[]): Promise<number> {
   const { values } = parse(
@@ -74,6 +75,21 @@ export async function importCommand(argv: string[]): Promise<number> {
 }
 
 export async function renderCommand(argv: string[]): Promise<number> {
+  // The target decides which options are valid, so find it before parsing: skip every option's value.
+  const valued = new Set([
+    "--config",
+    "--node",
+    "-o",
+    "--output",
+    "--role",
+    "--env-file",
+    "--every",
+    "--interval",
+    "--install",
+  ]);
+  const target = argv.find((a, i) => !a.startsWith("-") && !(i > 0 && valued.has(argv[i - 1])));
+  if (target === "launchd" || target === "systemd") return renderService(target, argv);
+  if (target === "github-workflow") return renderWorkflow(argv);
   const { values, positionals } = parse(
     argv,
     { ...COMMON, role: { type: "string" }, output: { type: "string", short: "o" } },
@@ -81,7 +97,7 @@ export async function renderCommand(argv: string[]): Promise<number> {
   );
   if (positionals[0] !== "litestream")
     throw new UserError(
-      `understudy render: unknown target "${positionals[0] ?? ""}"; try: understudy render litestream --role primary`,
+      `understudy render: unknown target "${positionals[0] ?? ""}"; one of litestream, launchd ROLE, systemd ROLE, github-workflow`,
     );
   const role = values.role ?? "primary";
   if (role !== "primary" && role !== "standby") throw new UserError(`--role must be primary or standby, not "${role}"`);

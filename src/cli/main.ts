@@ -1,8 +1,12 @@
 import { UserError } from "../config/errors";
 import { importCommand, initCommand, renderCommand, validateCommand } from "./configCommands";
 import { demoCommand } from "./demoCommand";
+import { discoveryCommand } from "./discoveryCommands";
+import { doctorCommand } from "./doctorCommand";
 import { costCommand, discoverCommand } from "./fleetCommands";
 import { followCommand, restoreCommand } from "./followCommands";
+import { healthCommand } from "./healthCommands";
+import { heartbeatCommand } from "./heartbeatCommands";
 import { HELP } from "./help";
 import { inferenceCommand } from "./inferenceCommands";
 import { replicateCommand, statusCommand, verifyCommand } from "./replicateCommands";
@@ -21,6 +25,10 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   restore: restoreCommand,
   cost: costCommand,
   inference: inferenceCommand,
+  health: healthCommand,
+  heartbeat: heartbeatCommand,
+  discovery: discoveryCommand,
+  doctor: doctorCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

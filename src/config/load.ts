@@ -5,6 +5,7 @@ import { readInference } from "../inference/config";
 import { closest } from "../util/suggest";
 import { DEFAULT_COST, DEFAULT_FOLLOW, DEFAULT_LITESTREAM, DEFAULT_REPLICATE, planTiers } from "./defaults";
 import { ConfigError, UserError } from "./errors";
+import { readDiscovery, readHealth, readHeartbeat } from "./opsConfig";
 import { secret } from "./secretField";
 import type {
   AbsStoreConfig,
@@ -73,6 +74,9 @@ export function parseConfig(text: string, file: string): UnderstudyConfig {
   };
   fol?.finish();
   const cost = readCost(top);
+  const health = readHealth(top.map("health"));
+  const heartbeat = readHeartbeat(top.map("heartbeat"), abs);
+  const discovery = readDiscovery(top.map("discovery"), abs);
   const inf = top.map("inference");
   const inference = inf ? readInference(inf, file) : undefined;
   top.finish();
@@ -90,6 +94,9 @@ export function parseConfig(text: string, file: string): UnderstudyConfig {
     exclude,
     cost,
     inference,
+    health,
+    heartbeat,
+    discovery,
   };
 }
 

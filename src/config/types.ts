@@ -1,5 +1,6 @@
 import type { InferenceConfig } from "../inference/types";
 import type { SecretRef } from "../secrets/ref";
+import type { DiscoveryConfig, HealthConfig, HeartbeatConfig } from "./opsConfig";
 
 export type Role = "primary" | "standby";
 
@@ -123,4 +124,7 @@ export interface UnderstudyConfig {
   cost: CostConfig;
   /** Ollama hosts, tier routing and failover rules (the plan's phase 4), when configured. */
   inference?: InferenceConfig;
+  health: HealthConfig;
+  heartbeat: HeartbeatConfig;
+  discovery: DiscoveryConfig;
 }

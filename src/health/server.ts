@@ -73,7 +73,8 @@ export class HealthServer {
     };
   }
 
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+  /** Returns the status sent (for the request log). */
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): number {
     const url = new URL(req.url ?? "/", "http://x");
     const path = url.pathname.replace(/\/+$/, "") || "/";
     // Only known paths become label values: a scanner probing random URLs must not grow the metrics.
@@ -94,6 +95,7 @@ export class HealthServer {
       const text = typeof body === "string" ? body : JSON.stringify(body);
       res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
       res.end(req.method === "HEAD" ? undefined : text);
+      return status;
     };
     if (req.method !== "GET" && req.method !== "HEAD") return send(405, { error: "GET only" });
     let s: NodeSummary;

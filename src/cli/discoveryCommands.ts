@@ -1,0 +1,136 @@
+import { lookup } from "node:dns/promises";
+import { join } from "node:path";
+import pino from "pino";
+import { UserError } from "../config/errors";
+import { selectNode } from "../config/load";
+import type { DiscoveryKind } from "../config/opsConfig";
+import type { UnderstudyConfig } from "../config/types";
+import { CommandHookProvider } from "../failover/discovery/commandHook";
+import { DnsRecordsProvider } from "../failover/discovery/dnsRecords";
+import { DnsResponder } from "../failover/discovery/dnsServer";
+import { HostsFileProvider } from "../failover/discovery/hostsFile";
+import { DiscoveryError, type DiscoveryProvider } from "../failover/discovery/provider";
+import { splitHostPort } from "../util/net";
+import { renderTable } from "../util/table";
+import { COMMON, config, parse, printJson } from "./args";
+
+const KINDS: readonly DiscoveryKind[] = ["hosts", "command", "dns"];
+
+function recordsFile(cfg: UnderstudyConfig, nodeName?: string): string {
+  return cfg.discovery.dns.recordsFile ?? join(selectNode(cfg, { name: nodeName }).stateDir, "discovery-dns.json");
+}
+
+function provider(
+  cfg: UnderstudyConfig,
+  kind: DiscoveryKind,
+  o: { hostsFile?: string; node?: string },
+): DiscoveryProvider {
+  const d = cfg.discovery;
+  if (kind === "hosts") return new HostsFileProvider(o.hostsFile ?? d.hostsFile);
+  if (kind === "command") {
+    if (!d.command)
+      throw new UserError(`${cfg.file}: discovery.command is not set (the script run as COMMAND NAME ADDRESS)`);
+    return new CommandHookProvider(d.command);
+  }
+  return new DnsRecordsProvider(recordsFile(cfg, o.node), d.dns.zone);
+}
+
+function kindArg(text: string | undefined, cfg: UnderstudyConfig): DiscoveryKind {
+  if (text === undefined) return cfg.discovery.provider;
+  if (!(KINDS as readonly string[]).includes(text))
+    throw new UserError(`--provider: one of ${KINDS.join(", ")}, not "${text}"`);
+  return text as DiscoveryKind;
+}
+
+async function point(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse(
+    argv,
+    {
+      ...COMMON,
+      to: { type: "string" },
+      address: { type: "string" },
+      provider: { type: "string" },
+      "hosts-file": { type: "string" },
+    },
+    "discovery point",
+  );
+  const name = positionals[0];
+  if (!name || (!v.to && !v.address))
+    throw new UserError("usage: understudy discovery point NAME --to NODE [--provider hosts|command|dns]");
+  const cfg = config(v);
+  const target = v.to ? selectNode(cfg, { name: v.to }) : undefined;
+  const address = v.address ?? target?.tailscaleAddress ?? target?.address;
+  if (!address)
+    throw new UserError(`${cfg.file}: node ${v.to} has no tailscale-address or address to point ${name} at`);
+  const p = provider(cfg, kindArg(v.provider, cfg), { hostsFile: v["hosts-file"], node: v.node });
+  try {
+    console.log(await p.point(name, address));
+  } catch (e) {
+    if (e instanceof DiscoveryError || (e as Error).message.includes("outside the responder's zone"))
+      throw new UserError((e as Error).message);
+    throw e;
+  }
+  return 0;
+}
+
+async function status(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse(argv, { ...COMMON, "hosts-file": { type: "string" } }, "discovery status");
+  const cfg = config(v);
+  const names = positionals.length ? positionals : cfg.discovery.names;
+  if (!names.length) throw new UserError(`${cfg.file}: no names to show; list them in discovery.names or pass NAME`);
+  const byAddress = new Map<string, string>();
+  for (const n of cfg.nodes) for (const a of [n.tailscaleAddress, n.address]) if (a) byAddress.set(a, n.name);
+  const hosts = new HostsFileProvider(v["hosts-file"] ?? cfg.discovery.hostsFile);
+  const dns = new DnsRecordsProvider(recordsFile(cfg, v.node), cfg.discovery.dns.zone);
+  const rows = [["NAME", "HOSTS FILE", "DNS RESPONDER", "THIS MACHINE RESOLVES"]];
+  const out: Record<string, unknown>[] = [];
+  const show = (a?: string) => (a ? `${a}${byAddress.has(a) ? ` (${byAddress.get(a)})` : ""}` : "-");
+  for (const name of names) {
+    const h = await hosts.current(name).catch(() => undefined);
+    const d = await dns.current(name);
+    const resolved = await lookup(name, { family: 4 }).then(
+      (r) => r.address,
+      (e: NodeJS.ErrnoException) => `(${e.code})`,
+    );
+    rows.push([name, show(h), show(d), show(resolved)]);
+    out.push({ name, hostsFile: h, dns: d, resolves: resolved, node: byAddress.get(resolved) });
+  }
+  if (v.json) printJson(out);
+  else console.log(renderTable(rows));
+  return 0;
+}
+
+async function serveDns(argv: string[]): Promise<number> {
+  const { values: v } = parse(argv, { ...COMMON, listen: { type: "string" } }, "discovery serve-dns");
+  const cfg = config(v);
+  const listen = v.listen ?? cfg.discovery.dns.listen;
+  let hp: { host: string; port: number };
+  try {
+    hp = splitHostPort(listen, "--listen");
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+  const file = recordsFile(cfg, v.node);
+  const r = new DnsResponder(file, cfg.discovery.dns.zone, Math.round(cfg.discovery.dns.ttl / 1000));
+  const port = await r.listen(hp.host, hp.port).catch((e: Error) => {
+    throw new UserError(`--listen ${listen}: ${e.message}${hp.port < 1024 ? " (ports below 1024 need root)" : ""}`);
+  });
+  const log = pino({ base: { role: "dns" } }, pino.destination({ dest: 2, sync: true }));
+  log.info({ listen: `${hp.host}:${port}`, zone: cfg.discovery.dns.zone, records: file }, "DNS responder listening");
+  await new Promise<void>((res) => {
+    process.once("SIGTERM", () => res());
+    process.once("SIGINT", () => res());
+  });
+  await r.close();
+  return 0;
+}
+
+export async function discoveryCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === "point") return point(rest);
+  if (sub === "status") return status(rest);
+  if (sub === "serve-dns") return serveDns(rest);
+  throw new UserError(
+    `understudy discovery: expected point, status or serve-dns${sub ? `, not "${sub}"` : ""}. See understudy discovery --help`,
+  );
+}

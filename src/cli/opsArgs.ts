@@ -1,0 +1,41 @@
+import { existsSync } from "node:fs";
+import { UserError } from "../config/errors";
+import { DEFAULT_CONFIG_FILE, loadConfig } from "../config/load";
+import type { UnderstudyConfig } from "../config/types";
+import { parseSecretRef, type SecretRef } from "../secrets/ref";
+import { resolveSecret } from "../secrets/resolve";
+import { parseDuration } from "../util/duration";
+
+/** The config when one is given or present; the ops commands also run on a third machine without one. */
+export function optionalConfig(file: string | undefined): UnderstudyConfig | undefined {
+  if (file && file !== DEFAULT_CONFIG_FILE) return loadConfig(file);
+  return existsSync(DEFAULT_CONFIG_FILE) ? loadConfig(DEFAULT_CONFIG_FILE) : undefined;
+}
+
+export function durationArg(text: string | undefined, name: string): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new UserError(`--${name}: "${text}" is not a duration such as 60s, 5m or 500ms`);
+  return ms;
+}
+
+export function countArg(text: string | undefined, name: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UserError(`--${name}: expected a whole number of at least 1, not "${text}"`);
+  return n;
+}
+
+/** A webhook given as a URL (visible in the process list: fine for a test, not for production) or a reference. */
+export async function webhookArg(
+  text: string | undefined,
+  fallback: SecretRef | undefined,
+  field: string,
+): Promise<string | undefined> {
+  if (text !== undefined && /^https?:\/\//.test(text)) return text;
+  const ref = text !== undefined ? parseSecretRef(text) : fallback;
+  if (ref === undefined) return undefined;
+  if (typeof ref === "string") throw new UserError(`--${field}: ${ref}, or a URL`);
+  return resolveSecret(ref, field);
+}

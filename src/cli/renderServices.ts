@@ -1,0 +1,124 @@
+import { UserError } from "../config/errors";
+import { selectNode } from "../config/load";
+import { renderGithubWorkflow } from "../heartbeat/githubWorkflow";
+import { resolveSecret } from "../secrets/resolve";
+import { renderLaunchd } from "../service/launchd";
+import { ROLES, type ServiceRole, serviceSpec } from "../service/roles";
+import { renderSystemd } from "../service/systemd";
+import { writeFileAtomic } from "../util/atomic";
+import { COMMON, config, parse } from "./args";
+import { countArg, optionalConfig } from "./opsArgs";
+
+export const SERVICE_OPTIONS = {
+  ...COMMON,
+  output: { type: "string", short: "o" },
+  "inline-secrets": { type: "boolean", default: false },
+  "env-file": { type: "string" },
+  "write-env-file": { type: "boolean", default: false },
+} as const;
+
+function roleArg(text: string | undefined): ServiceRole {
+  if (text && (ROLES as readonly string[]).includes(text)) return text as ServiceRole;
+  throw new UserError(
+    `understudy render launchd|systemd ROLE: ROLE is one of ${ROLES.join(", ")}${text ? `, not "${text}"` : ""}`,
+  );
+}
+
+/** Resolves the role's env: secrets to values, only when the operator asked for a file that holds them. */
+async function envValues(spec: ReturnType<typeof serviceSpec>): Promise<Record<string, string>> {
+  const env: Record<string, string> = {};
+  for (const s of spec.secrets) if (s.ref.scheme === "env") env[s.ref.target] = await resolveSecret(s.ref, s.field);
+  return env;
+}
+
+export async function renderService(kind: "launchd" | "systemd", argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse(argv, SERVICE_OPTIONS, `render ${kind}`);
+  const role = roleArg(positionals[1]);
+  const cfg = config(v);
+  const node = selectNode(cfg, { name: v.node, role: role === "follow" ? "standby" : "primary" });
+  const spec = serviceSpec(cfg, node, role);
+  const envRefs = spec.secrets.filter((s) => s.ref.scheme === "env");
+  const notes: string[] = [];
+  let text: string;
+  let secretInFile = false;
+  if (kind === "launchd") {
+    if (v["inline-secrets"] && envRefs.length) {
+      if (!v.output)
+        throw new UserError(
+          "--inline-secrets puts secret values in the plist: it needs -o FILE (written 0600), never stdout",
+        );
+      text = renderLaunchd(spec, await envValues(spec));
+      secretInFile = true;
+    } else {
+      text = renderLaunchd(spec, {});
+      if (envRefs.length)
+        notes.push(
+          `${role} reads ${envRefs.map((s) => `${s.ref.text} (${s.field})`).join(", ")}; launchd has no environment file, so either switch those to file: references (recommended) or re-run with --inline-secrets -o FILE`,
+        );
+    }
+  } else {
+    const envFile = v["env-file"] ?? (envRefs.length ? `/etc/understudy/${role}.env` : undefined);
+    text = renderSystemd(spec, envFile);
+    if (envFile && envRefs.length) {
+      if (v["write-env-file"]) {
+        const values = await envValues(spec);
+        writeFileAtomic(
+          envFile,
+          Object.entries(values)
+            .map(([k, x]) => `${k}=${x}`)
+            .join("\n") + "\n",
+          0o600,
+        );
+        notes.push(`wrote ${envFile} (mode 0600: it holds ${Object.keys(values).join(", ")})`);
+      } else
+        notes.push(
+          `${role} reads ${envRefs.map((s) => s.ref.text).join(", ")}: put NAME=value lines in ${envFile} (mode 0600), or pass --write-env-file to write it from this shell's environment`,
+        );
+    }
+  }
+  if (v.output) {
+    writeFileAtomic(v.output, text, secretInFile ? 0o600 : 0o644);
+    console.error(`wrote ${v.output}${secretInFile ? " (mode 0600: it holds secret values)" : " (no secrets in it)"}`);
+  } else process.stdout.write(text);
+  for (const n of notes) console.error(`note: ${n}`);
+  const load =
+    kind === "launchd"
+      ? `load it with: launchctl bootstrap gui/$(id -u) ${v.output ?? `~/Library/LaunchAgents/${spec.label}.plist`}`
+      : `install it with: sudo cp ${v.output ?? `understudy-${role}.service`} /etc/systemd/system/ && sudo systemctl enable --now understudy-${role}`;
+  console.error(load);
+  return 0;
+}
+
+export async function renderWorkflow(argv: string[]): Promise<number> {
+  const { values: v } = parse(
+    argv,
+    {
+      ...COMMON,
+      output: { type: "string", short: "o" },
+      every: { type: "string", default: "5" },
+      interval: { type: "string" },
+      install: { type: "string" },
+      tailscale: { type: "boolean", default: false },
+    },
+    "render github-workflow",
+  );
+  const hb = optionalConfig(v.config)?.heartbeat;
+  const every = countArg(v.every, "every") ?? 5;
+  if (every < 5) throw new UserError("--every: GitHub runs scheduled workflows at most every 5 minutes");
+  const pkg = require("../../../package.json") as { name: string; version: string };
+  const text = renderGithubWorkflow({
+    everyMinutes: every,
+    interval: v.interval ?? `${Math.round((hb?.interval ?? 60_000) / 1000)}s`,
+    install: v.install ?? `npm install --global ${pkg.name}@${pkg.version}`,
+    tailscale: v.tailscale,
+    alertAfter: hb?.alertAfter ?? 2,
+    escalateAfter: hb?.escalateAfter ?? 5,
+  });
+  if (v.output) {
+    writeFileAtomic(v.output, text);
+    console.error(
+      `wrote ${v.output}; add the repository secrets ANVIL_HEALTH_URL, SLACK_OPS_WEBHOOK, SLACK_ESCALATION_WEBHOOK${v.tailscale ? ", TS_OAUTH_CLIENT_ID, TS_OAUTH_SECRET" : ""}`,
+    );
+  } else process.stdout.write(text);
+  return 0;
+}

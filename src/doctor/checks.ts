@@ -1,0 +1,159 @@
+import { accessSync, constants, existsSync, statfsSync } from "node:fs";
+import type { NodeConfig, UnderstudyConfig } from "../config/types";
+import { type CheckResult, validateConfig } from "../config/validate";
+import { formatSize } from "../util/size";
+
+export interface DoctorCheck extends CheckResult {
+  fix?: string;
+}
+
+export interface PeerProbe {
+  url: string;
+  ok: boolean;
+  status?: number;
+  error?: string;
+  /** Peer clock minus ours, ms, corrected by half the round trip. */
+  skewMs?: number;
+  rttMs?: number;
+}
+
+/** GETs the peer's /health and compares its clock (the body's ts, else the Date header) with ours. */
+export async function probePeer(url: string, timeoutMs = 5000): Promise<PeerProbe> {
+  const t0 = Date.now();
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const t1 = Date.now();
+    const text = await res.text();
+    let ts = Number.NaN;
+    try {
+      ts = Date.parse((JSON.parse(text) as { ts?: string }).ts ?? "");
+    } catch {
+      // not our health endpoint: the Date header is coarser (seconds) but still tells a large skew
+    }
+    if (!Number.isFinite(ts)) ts = Date.parse(res.headers.get("date") ?? "");
+    return {
+      url,
+      ok: res.ok,
+      status: res.status,
+      rttMs: t1 - t0,
+      skewMs: Number.isFinite(ts) ? Math.round(ts - (t0 + t1) / 2) : undefined,
+    };
+  } catch (e) {
+    const err = e as Error & { cause?: { code?: string } };
+    return {
+      url,
+      ok: false,
+      error: err.name === "TimeoutError" ? `no answer within ${timeoutMs / 1000}s` : (err.cause?.code ?? err.message),
+    };
+  }
+}
+
+function peerOf(cfg: UnderstudyConfig, node: NodeConfig): NodeConfig | undefined {
+  return cfg.nodes.find((n) => n.name !== node.name);
+}
+
+export function healthPort(cfg: UnderstudyConfig): number {
+  return Number(/:(\d+)$/.exec(cfg.health.listen)?.[1] ?? 8099);
+}
+
+/** The plan's bootstrap prerequisites (section 2.3 and its open questions), one line each with the fix. */
+export async function runDoctor(
+  cfg: UnderstudyConfig,
+  node: NodeConfig,
+  opts: { peerUrl?: string } = {},
+): Promise<DoctorCheck[]> {
+  const out: DoctorCheck[] = [];
+  const v = await validateConfig(cfg, { online: true });
+  for (const r of v) {
+    if (r.check === "litestream")
+      out.push({
+        ...r,
+        fix: r.status === "pass" ? undefined : "npm install (brings Litestream v0.3.13), or set litestream.binary",
+      });
+    if (r.check === "secret" || r.check === "credentials")
+      out.push({
+        ...r,
+        check: "credentials",
+        fix: r.status === "pass" ? undefined : "export the variable or create the file the reference names",
+      });
+    if (r.check === "store-online")
+      out.push({
+        ...r,
+        check: "store",
+        fix:
+          r.status === "pass"
+            ? undefined
+            : "check the account, container, endpoint and key; and the network path to the store",
+      });
+  }
+
+  const expected = cfg.databases.reduce((a, d) => a + (d.size ?? 0), 0);
+  // The standby builds a new copy beside the old one when it bootstraps: it needs room for two.
+  const need = node.role === "standby" ? expected * 2 : expected;
+  if (!existsSync(node.dataDir)) {
+    out.push({
+      check: "data-dir",
+      status: "fail",
+      detail: `${node.dataDir} does not exist`,
+      fix: `mkdir -p ${node.dataDir}`,
+    });
+  } else {
+    const fs = statfsSync(node.dataDir);
+    const free = fs.bavail * fs.bsize;
+    const ok = free >= need * 1.2;
+    out.push({
+      check: "data-dir",
+      status: ok ? "pass" : "fail",
+      detail: `${node.dataDir}: ${formatSize(free)} free, the fleet needs ${formatSize(need)}${node.role === "standby" ? " (twice its size, for rebuilds)" : ""}`,
+      fix: ok ? undefined : "free space on that volume or move data-dir",
+    });
+  }
+  try {
+    if (existsSync(node.stateDir)) accessSync(node.stateDir, constants.W_OK);
+    out.push({
+      check: "state-dir",
+      status: "pass",
+      detail: `${node.stateDir} ${existsSync(node.stateDir) ? "is writable" : "will be created"}`,
+    });
+  } catch {
+    out.push({
+      check: "state-dir",
+      status: "fail",
+      detail: `${node.stateDir} is not writable`,
+      fix: `chown it to the user the services run as`,
+    });
+  }
+
+  const peer = peerOf(cfg, node);
+  const host = peer?.tailscaleAddress ?? peer?.address;
+  const url = opts.peerUrl ?? (host ? `http://${host}:${healthPort(cfg)}/health` : undefined);
+  if (!url) {
+    out.push({ check: "peer", status: "skip", detail: "no peer node with an address in the config" });
+    return out;
+  }
+  const p = await probePeer(url);
+  out.push({
+    check: "peer",
+    status: p.ok ? "pass" : "fail",
+    detail: p.ok ? `${url} answers (${p.rttMs} ms)` : `${url}: ${p.error ?? `HTTP ${p.status}`}`,
+    fix: p.ok
+      ? undefined
+      : `start \`understudy health serve\` on ${peer?.name ?? "the peer"}, and check Tailscale between the nodes`,
+  });
+  if (p.skewMs === undefined) {
+    out.push({ check: "clock", status: "skip", detail: "peer unreachable: clock skew unknown" });
+  } else {
+    const s = Math.abs(p.skewMs);
+    const status = s <= 1000 ? "pass" : s <= 60_000 ? "warn" : "fail";
+    out.push({
+      check: "clock",
+      status,
+      detail: `${peer?.name ?? "peer"}'s clock is ${p.skewMs >= 0 ? "ahead" : "behind"} by ${(s / 1000).toFixed(2)}s (±${((p.rttMs ?? 0) / 2000).toFixed(2)}s)`,
+      fix:
+        status === "pass"
+          ? undefined
+          : "enable NTP on both nodes (macOS: System Settings → General → Date & Time → Set automatically); lag figures and alerts depend on it",
+    });
+  }
+  return out;
+}

@@ -1,0 +1,86 @@
+import { resolve } from "node:path";
+import type { NodeConfig, UnderstudyConfig } from "../config/types";
+import type { SecretRef } from "../secrets/ref";
+
+export const ROLES = [
+  "replicate",
+  "follow",
+  "inference-monitor",
+  "inference-proxy",
+  "health",
+  "heartbeat",
+  "dns",
+] as const;
+export type ServiceRole = (typeof ROLES)[number];
+
+export interface ServiceSpec {
+  role: ServiceRole;
+  label: string;
+  description: string;
+  /** Program and arguments, absolute paths. */
+  argv: string[];
+  workingDir: string;
+  logDir: string;
+  /** Secret references the role resolves at run time, with the config field each comes from. */
+  secrets: { field: string; ref: SecretRef }[];
+}
+
+/** What each long-running role runs and which secrets it reads, for one node. */
+export function serviceSpec(cfg: UnderstudyConfig, node: NodeConfig, role: ServiceRole): ServiceSpec {
+  const bin = resolve(__dirname, "..", "..", "..", "bin", "understudy.js");
+  const c = ["--config", resolve(cfg.file), "--node", node.name];
+  const store = cfg.store.type === "abs" ? cfg.store : undefined;
+  const storeSecrets = [
+    ...(store?.accountKey ? [{ field: "store.account-key", ref: store.accountKey }] : []),
+    ...(store?.servicePrincipal
+      ? [{ field: "store.service-principal.client-secret", ref: store.servicePrincipal.clientSecret }]
+      : []),
+  ];
+  const inf = cfg.inference;
+  const hb = cfg.heartbeat;
+  const table: Record<ServiceRole, { args: string[]; description: string; secrets: ServiceSpec["secrets"] }> = {
+    replicate: {
+      args: ["replicate", ...c],
+      description: "Litestream under supervision (primary)",
+      secrets: storeSecrets,
+    },
+    follow: {
+      args: ["follow", ...c],
+      description: "live copies of the followed databases (standby)",
+      secrets: storeSecrets,
+    },
+    "inference-monitor": {
+      args: ["inference", "monitor", ...c],
+      description: "Ollama host health monitor",
+      secrets: [],
+    },
+    "inference-proxy": {
+      args: ["inference", "proxy", ...c],
+      description: "Ollama-compatible failover proxy",
+      secrets: [
+        ...(inf ? [{ field: "inference.claude.api-key", ref: inf.claude.apiKey }] : []),
+        ...(inf?.proxy.token ? [{ field: "inference.proxy.token", ref: inf.proxy.token }] : []),
+      ],
+    },
+    health: { args: ["health", "serve", ...c], description: "health endpoint (:8099)", secrets: [] },
+    heartbeat: {
+      args: ["heartbeat", "watch", "--config", resolve(cfg.file)],
+      description: "external heartbeat watcher with Slack alerts",
+      secrets: [
+        ...(hb.slackWebhook ? [{ field: "heartbeat.slack-webhook", ref: hb.slackWebhook }] : []),
+        ...(hb.escalationWebhook ? [{ field: "heartbeat.escalation-webhook", ref: hb.escalationWebhook }] : []),
+      ],
+    },
+    dns: { args: ["discovery", "serve-dns", ...c], description: "DNS responder for the failover names", secrets: [] },
+  };
+  const t = table[role];
+  return {
+    role,
+    label: `com.understudy.${role}`,
+    description: `understudy ${role} on ${node.name}: ${t.description}`,
+    argv: [process.execPath, bin, ...t.args],
+    workingDir: node.stateDir,
+    logDir: resolve(node.stateDir, "logs"),
+    secrets: t.secrets,
+  };
+}
