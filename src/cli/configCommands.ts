@@ -82,7 +82,7 @@ export async function renderCommand(argv: string[]): Promise<number> {
     "-o",
     "--output",
     "--role",
-    "--env-file",
+    "--environment-file",
     "--every",
     "--interval",
     "--install",

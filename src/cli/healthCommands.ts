@@ -26,7 +26,7 @@ export async function healthCommand(argv: string[]): Promise<number> {
   const addr = await server.listen(hp.host, hp.port).catch((e: Error) => {
     throw new UserError(`--listen ${listen}: ${e.message}`);
   });
-  log.info({ listen: `${addr.address}:${addr.port}`, role: node.role }, "health endpoint listening");
+  log.info({ listen: `${addr.address}:${addr.port}`, nodeRole: node.role }, "health endpoint listening");
   await new Promise<void>((r) => {
     process.once("SIGTERM", () => r());
     process.once("SIGINT", () => r());

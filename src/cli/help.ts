@@ -10,13 +10,20 @@ Commands:
   validate [--online]       check the config, the disk, Litestream and (online) the store
   discover DIR              list the SQLite databases in DIR and whether each is replicated
   import FILE -o OUT        turn an existing litestream.yml into an understudy.yml
-  render litestream         write the Litestream config for a node's role
+  render TARGET             Litestream config, launchd/systemd units, the GitHub heartbeat workflow
   replicate                 run Litestream under supervision on the primary
   follow                    keep live copies of the followed databases on the standby
   status                    show replication or follow state per database
   restore DB -o PATH        restore one database from the store, optionally to a point in time
   verify                    check every replica in the store against its tier
   cost                      estimate the store's monthly cost (storage and operations)
+  health serve              the node's health endpoint (:8099): /health, /primary, /standby?lag=, /metrics
+  heartbeat watch URL…      the external watcher: Slack alert after 2 failures, escalation after 5
+  heartbeat once URL…       one check with the same state, for cron
+  discovery point NAME      move a service name to a node (hosts file, command hook or DNS responder)
+  discovery status          where each failover name points
+  discovery serve-dns       answer DNS for the failover names
+  doctor                    check this node's prerequisites: Litestream, credentials, disk, store, peer, clock
   inference monitor         check the Ollama hosts, write the plan's health file (hysteresis, overrides)
   inference proxy           serve Ollama's and OpenAI's API, routing by tier and model with failover
   inference route           print where a request would go now, and why
@@ -80,14 +87,28 @@ Literal keys are never copied.
 Example:
   understudy import /Users/makinja/system/config/litestream.yml -o understudy.yml`,
 
-  render: `Usage: understudy render litestream --role primary|standby [--config FILE] [--node NAME] [-o FILE]
+  render: `Usage: understudy render litestream|launchd ROLE|systemd ROLE|github-workflow [options]
 
-Writes the Litestream v0.3.13 config for a node. primary: every database, replicating. standby: the
-databases whose tier follows, for "litestream restore -config". The Azure account key is never written:
-Litestream reads it from LITESTREAM_AZURE_ACCOUNT_KEY.
+litestream --role primary|standby [--node NAME] [-o FILE]
+  The Litestream v0.3.13 config for a node. primary: every database, replicating. standby: the databases
+  whose tier follows, for "litestream restore -config". The Azure account key is never written: Litestream
+  reads it from LITESTREAM_AZURE_ACCOUNT_KEY.
+launchd ROLE | systemd ROLE [--node NAME] [-o FILE]
+  A service for one long-running role: replicate, follow, inference-monitor, inference-proxy, health,
+  heartbeat, dns. launchd: RunAtLoad, KeepAlive, ThrottleInterval 10, logs in STATE_DIR/logs. systemd:
+  Restart=always. Secrets stay references; env: ones need values in the service's environment:
+  systemd reads them from --environment-file PATH (default /etc/understudy/ROLE.env; --write-environment-file
+  writes it, mode 0600); launchd has no such file: use file: references, or --inline-secrets -o FILE
+  (written 0600). Nothing secret is ever printed.
+github-workflow [--every 5] [--interval 60s] [--install CMD] [--tailscale] [-o FILE]
+  A GitHub Actions heartbeat whose job watches for its whole window (schedules run at most every 5
+  minutes, often late) and carries the watcher's state between runs in the Actions cache.
 
 Example:
-  understudy render litestream --role primary -o /etc/litestream.yml`,
+  understudy render litestream --role primary -o /etc/litestream.yml
+  understudy render launchd follow --config examples/alai.yml --node forge
+  understudy render systemd replicate --config examples/alai.yml
+  understudy render github-workflow --tailscale -o .github/workflows/heartbeat.yml`,
 
   replicate: `Usage: understudy replicate [--config FILE] [--node NAME] [--metrics-listen HOST:PORT]
 
@@ -174,4 +195,58 @@ Example:
   understudy inference monitor --routing examples/tier-routing.json --once
   understudy inference proxy --config examples/alai.yml --listen 127.0.0.1:11435
   understudy inference route --routing examples/tier-routing.json --tier 2 --model qwen2.5-coder:32b`,
+
+  health: `Usage: understudy health serve [--config FILE] [--node NAME] [--listen HOST:PORT]
+
+The node's health endpoint (default 0.0.0.0:8099, health.listen). It only reads the daemons' state files,
+so it answers whatever else is down, and shows nothing secret. 200 or 503, like Patroni's:
+  /health        200 always: {"status":"ok","host":…,"ts":…,"role":…, replication/follow summary, problems}
+  /primary       200 if this node is the primary and replicate runs with Litestream up
+  /standby       200 if this node is the standby and follow runs; ?lag=10s also needs the worst lag below it
+  /liveness      200 while the server answers
+  /readiness     the role's check (a standby: lag below health.ready-lag, default 60s)
+  /metrics       Prometheus
+
+Example:
+  understudy health serve --config examples/alai.yml --node anvil`,
+
+  heartbeat: `Usage: understudy heartbeat watch|once URL… [--config FILE] [--interval 60s] [--timeout 10s]
+         [--state FILE] [--alert-after 2] [--escalate-after 5] [--reminder 30m] [--for DURATION]
+         [--slack-webhook URL|REF] [--escalation-webhook URL|REF]
+
+The outside observer (run it on a third machine). Each check GETs every URL; 2xx is up. After
+--alert-after failures in a row it posts to Slack #ops (an incoming webhook), after --escalate-after to the
+escalation webhook (a DM), reminds #ops every --reminder while still down, and posts one recovery notice.
+Counts, alerts sent and undelivered notices live in --state (default heartbeat-state.json), so a restarted
+watcher or a fresh CI job carries on. Webhooks: a secret reference (env:NAME, file:PATH) or a URL; or
+heartbeat.slack-webhook / heartbeat.escalation-webhook in the config. watch runs until stopped (or for
+--for); once does one round and exits 1 if a target is down.
+
+Example:
+  understudy heartbeat watch http://100.103.49.98:8099/health --slack-webhook env:SLACK_OPS_WEBHOOK --escalation-webhook env:SLACK_DM_WEBHOOK
+  understudy heartbeat once http://100.103.49.98:8099/health --state /var/lib/understudy/heartbeat.json`,
+
+  discovery: `Usage: understudy discovery point NAME --to NODE [--address IP] [--provider hosts|command|dns]
+       understudy discovery status [NAME…]
+       understudy discovery serve-dns [--listen HOST:PORT]
+
+Moves a service name (anvil.alai) to a node's Tailscale address (or its address), through one of:
+  hosts     a managed block in discovery.hosts-file (default /etc/hosts): atomic, idempotent, backed up
+  command   discovery.command, run as COMMAND NAME ADDRESS (your Tailscale/Cloudflare/router script)
+  dns       the records of understudy's own DNS responder (serve-dns), for a tailnet split-DNS rule
+status shows what the hosts file, the responder and this machine's resolver say for each name.
+
+Example:
+  understudy discovery point anvil.alai --to forge --config examples/alai.yml
+  understudy discovery status --config examples/alai.yml`,
+
+  doctor: `Usage: understudy doctor [--config FILE] [--node NAME] [--peer URL] [--json]
+
+Checks this node's prerequisites, one line each, pass or fail with the fix: Litestream present and the
+expected version, credentials resolvable, the store reachable and writable, the data dir present with
+room for the fleet (twice it on a standby), the state dir writable, the peer's health endpoint reachable
+(--peer, default http://PEER:8099/health) and the clock skew against the peer. Exits 1 if any fails.
+
+Example:
+  understudy doctor --config examples/alai.yml --node forge`,
 };

@@ -13,8 +13,8 @@ export const SERVICE_OPTIONS = {
   ...COMMON,
   output: { type: "string", short: "o" },
   "inline-secrets": { type: "boolean", default: false },
-  "env-file": { type: "string" },
-  "write-env-file": { type: "boolean", default: false },
+  "environment-file": { type: "string" },
+  "write-environment-file": { type: "boolean", default: false },
 } as const;
 
 function roleArg(text: string | undefined): ServiceRole {
@@ -57,10 +57,10 @@ export async function renderService(kind: "launchd" | "systemd", argv: string[])
         );
     }
   } else {
-    const envFile = v["env-file"] ?? (envRefs.length ? `/etc/understudy/${role}.env` : undefined);
+    const envFile = v["environment-file"] ?? (envRefs.length ? `/etc/understudy/${role}.env` : undefined);
     text = renderSystemd(spec, envFile);
     if (envFile && envRefs.length) {
-      if (v["write-env-file"]) {
+      if (v["write-environment-file"]) {
         const values = await envValues(spec);
         writeFileAtomic(
           envFile,
@@ -72,7 +72,7 @@ export async function renderService(kind: "launchd" | "systemd", argv: string[])
         notes.push(`wrote ${envFile} (mode 0600: it holds ${Object.keys(values).join(", ")})`);
       } else
         notes.push(
-          `${role} reads ${envRefs.map((s) => s.ref.text).join(", ")}: put NAME=value lines in ${envFile} (mode 0600), or pass --write-env-file to write it from this shell's environment`,
+          `${role} reads ${envRefs.map((s) => s.ref.text).join(", ")}: put NAME=value lines in ${envFile} (mode 0600), or pass --write-environment-file to write it from this shell's environment`,
         );
     }
   }
