@@ -75,6 +75,11 @@ export function readHeartbeat(r: MapReader | undefined, abs: (p: string) => stri
     slackWebhook: r ? secret(r, "slack-webhook") : undefined,
     escalationWebhook: r ? secret(r, "escalation-webhook") : undefined,
   };
+  const seq = r?.seq("targets");
+  out.targets.forEach((t, i) => {
+    if (r && !/^https?:\/\/[^/]/.test(t))
+      r.ctx.report(seq?.items[i], `${r.field("targets")}[${i}]`, `"${t}" is not an http(s) URL`);
+  });
   if (r && out.escalateAfter < out.alertAfter)
     r.ctx.report(
       r.raw("escalate-after"),

@@ -63,9 +63,19 @@ export class HealthMonitor extends EventEmitter {
     await this.round;
   }
 
+  private overrides?: { at: number; forced: Map<string, boolean> };
+
+  /** The override file, read at most once a second: snapshot() runs for every proxied request. */
+  private forced(): Map<string, boolean> {
+    const now = Date.now();
+    if (!this.overrides || now - this.overrides.at >= 1000)
+      this.overrides = { at: now, forced: readOverrides(this.opts.overrideFile ?? "").forced };
+    return this.overrides.forced;
+  }
+
   /** Current view, overrides applied. */
   snapshot(): Map<string, HostHealth> {
-    const forced = readOverrides(this.opts.overrideFile ?? "").forced;
+    const forced = this.forced();
     const out = new Map<string, HostHealth>();
     for (const [name, h] of this.health) {
       const f = forced.get(name);
@@ -79,6 +89,7 @@ export class HealthMonitor extends EventEmitter {
       this.round = (async () => {
         await Promise.all(this.cfg.hosts.map((h) => this.checkHost(h)));
         const o = readOverrides(this.opts.overrideFile ?? "");
+        this.overrides = { at: Date.now(), forced: o.forced };
         if (o.problem !== this.overrideProblem) {
           if (o.problem) this.opts.log.warn({ file: this.opts.overrideFile }, o.problem);
           this.overrideProblem = o.problem;
