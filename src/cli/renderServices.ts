@@ -64,9 +64,9 @@ export async function renderService(kind: "launchd" | "systemd", argv: string[])
         const values = await envValues(spec);
         writeFileAtomic(
           envFile,
-          Object.entries(values)
+          `${Object.entries(values)
             .map(([k, x]) => `${k}=${x}`)
-            .join("\n") + "\n",
+            .join("\n")}\n`,
           0o600,
         );
         notes.push(`wrote ${envFile} (mode 0600: it holds ${Object.keys(values).join(", ")})`);
