@@ -41,6 +41,7 @@ const { values } = parseArgs({
     scale: { type: "string", default: "1" },
     seconds: { type: "string", default: "60" },
     writes: { type: "string", default: "2" },
+    "skip-naive": { type: "boolean", default: false },
   },
 });
 const scale = Number(values.scale);
@@ -52,6 +53,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface StandbyResult {
   lags: number[];
+  /** The same samples split at the upload: commit → Litestream's upload, and upload → visible on the standby. */
+  split?: { primary: number[]; standby: number[] };
   cpuPct: number;
   peakRss?: number;
   bytesDown: number;
@@ -73,6 +76,34 @@ function childCpuSeconds(): number {
 async function litestreamPutBytes(cfg: UnderstudyConfig): Promise<number> {
   const text = await (await fetch(`http://${cfg.litestream.metricsAddr}/metrics`)).text();
   return metricSum(text, "litestream_replica_operation_bytes", { operation: "PUT" });
+}
+
+/** When Litestream reported each WAL upload, per database (sampled from the replicator's state every 100 ms). */
+const uploads = new Map<string, number[]>();
+
+function watchUploads(r: Replicator): NodeJS.Timeout {
+  const last = new Map<string, string>();
+  return setInterval(() => {
+    for (const d of r.state.databases) {
+      if (!d.lastUploadAt || last.get(d.name) === d.lastUploadAt) continue;
+      last.set(d.name, d.lastUploadAt);
+      const list = uploads.get(d.name) ?? [];
+      list.push(Date.parse(d.lastUploadAt));
+      if (list.length > 2000) list.splice(0, 1000);
+      uploads.set(d.name, list);
+    }
+  }, 100);
+}
+
+/**
+ * Splits one end-to-end lag sample at the first upload after the oldest waiting commit: the part before is the
+ * primary's (Litestream's sync interval and its PUT), the part after is the standby's (manifest, GET, apply).
+ */
+function splitLag(name: string, e2e: number, now: number): { primary: number; standby: number } {
+  if (e2e === 0) return { primary: 0, standby: 0 };
+  const committed = now - e2e;
+  const up = (uploads.get(name) ?? []).find((u) => u >= committed);
+  return up === undefined ? { primary: e2e, standby: 0 } : { primary: up - committed, standby: now - up };
 }
 
 async function runFollower(
@@ -113,6 +144,7 @@ async function runFollower(
   const up0 = await litestreamPutBytes(cfg);
   const cpu0 = procSample(pid)!;
   const lags: number[] = [];
+  const split = { primary: [] as number[], standby: [] as number[] };
   let peak = 0;
   const tS = Date.now();
   while (Date.now() - tS < seconds * 1000) {
@@ -120,7 +152,11 @@ async function runFollower(
     const now = Date.now();
     for (const n of followed) {
       const l = endToEndLag(load, n, join(dir, n), now);
-      if (l !== undefined) lags.push(l);
+      if (l === undefined) continue;
+      lags.push(l);
+      const p = splitLag(n, l, now);
+      split.primary.push(p.primary);
+      split.standby.push(p.standby);
     }
     peak = Math.max(peak, procSample(pid)?.rssBytes ?? 0);
   }
@@ -134,6 +170,7 @@ async function runFollower(
   const per = (k: keyof FollowState["operations"]) => ((s1.operations[k] - s0.operations[k]) / elapsed) * 60;
   return {
     lags,
+    split,
     cpuPct: ((cpu1.cpuSeconds - cpu0.cpuSeconds) / elapsed) * 100,
     peakRss: peak,
     bytesDown: s1.operations.bytesDown - s0.operations.bytesDown,
@@ -265,6 +302,7 @@ async function main(): Promise<void> {
       true,
     );
     await replicator.start();
+    const uploadWatch = watchUploads(replicator);
     load.start();
     const t1 = Date.now();
     while (replicator.state.databases.some((d) => !d.lastSnapshotAt) && Date.now() - t1 < 15 * 60_000) await sleep(500);
@@ -283,6 +321,17 @@ async function main(): Promise<void> {
     console.error(
       `  follower: lag p50 ${quantile(lo0, 0.5)} ms, p99 ${quantile(lo0, 0.99)} ms, max ${lo0[lo0.length - 1]} ms; ${(ours.bytesDown / ours.bytesUp).toFixed(2)} bytes down per byte up; CPU ${ours.cpuPct.toFixed(1)}% vs Litestream ${litestreamCpu.toFixed(1)}%`,
     );
+    clearInterval(uploadWatch);
+    if (ours.split) {
+      const q = (xs: number[]) => {
+        const s = [...xs].sort((a, b) => a - b);
+        return `p50 ${quantile(s, 0.5)} ms, p99 ${quantile(s, 0.99)} ms, max ${s[s.length - 1]} ms`;
+      };
+      console.log(
+        `  lag split at the upload: commit → upload ${q(ours.split.primary)}; upload → visible ${q(ours.split.standby)}`,
+      );
+    }
+    if (values["skip-naive"]) return;
     const naive = await runNaive(cfg, replicator.configPath, load, followed, join(root, "standby-naive"), store);
 
     const fmt = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)}s` : "-");

@@ -93,7 +93,10 @@ test("follow: the standby keeps copies equal to the primary and to litestream re
   load.stop();
   // Stopping Litestream makes it upload what is left, and the replicator publishes its final positions.
   await r.stop();
-  await waitFor("the standby to catch up", () => caughtUp(f, r));
+  await waitFor("the standby to catch up", () => caughtUp(f, r)).catch((e) => {
+    if (process.env.DEBUG_FOLLOW) console.error(JSON.stringify({ manifest: r.manifest(), state: f.state.databases, busy: f.state.busy }, null, 1));
+    throw e;
+  });
   reading = false;
   await reader;
   assert.ok(readerChecks > 10, `reader ran ${readerChecks} checks`);

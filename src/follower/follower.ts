@@ -7,7 +7,7 @@ import { summarizeReplica } from "../litestream/replicaLayout";
 import type { CountingStore } from "../store/countingStore";
 import { replicaPrefix } from "../store/open";
 import { writeFileAtomic } from "../util/atomic";
-import { mapLimit } from "../util/pool";
+import { Limiter } from "../util/pool";
 import { buildFromReplica, ReplicaGapError } from "./build";
 import { LiveDatabase } from "./liveDatabase";
 import { CorruptDataError, decodeLz4Frame } from "./lz4";
@@ -54,6 +54,8 @@ export interface FollowState {
   manifestAgeMs?: number;
   /** Set when a manifest exists but is too old to trust. */
   staleManifestAgeMs?: number;
+  /** Databases with work in flight right now. */
+  busy?: number;
   operations: CountingStore["counts"];
   operationsPerMinute: Record<string, number>;
   databases: FollowDbStatus[];
@@ -88,6 +90,8 @@ interface Tracked {
   pos?: FollowPosition;
   /** Set after repeated corruption at one key: try a rebuild from the newest snapshot (built aside, so safe). */
   rebuild?: boolean;
+  /** Work for this database is in flight; rounds skip it rather than wait for it. */
+  busy?: boolean;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -103,6 +107,8 @@ export class Follower {
   private manifest?: PositionsManifest;
   private staleWarned = false;
   private staleManifestAgeMs?: number;
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly limiter: Limiter;
   private readonly startedAt = new Date();
   private readonly opsWindow: { at: number; counts: CountingStore["counts"] }[] = [];
   state: FollowState;
@@ -115,6 +121,7 @@ export class Follower {
   ) {
     mkdirSync(node.dataDir, { recursive: true });
     mkdirSync(join(node.stateDir, "follow"), { recursive: true });
+    this.limiter = new Limiter(opts.concurrency ?? 8);
     this.tracked = cfg.databases
       .filter((db) => effective(cfg, db).follow)
       .map((db) => ({
@@ -159,6 +166,7 @@ export class Follower {
   async stop(): Promise<void> {
     this.running = false;
     await this.loop;
+    await this.settle();
     for (const t of this.tracked) t.live?.close();
     this.flush();
   }
@@ -203,24 +211,46 @@ export class Follower {
       this.staleManifestAgeMs = undefined;
     }
     const now = Date.now();
-    await mapLimit(this.tracked, this.opts.concurrency ?? 8, async (t) => {
+    // Rounds never wait for a database's work: a slow apply or a long bootstrap must not hold back the news
+    // for every other database until it finishes.
+    for (const t of this.tracked) {
+      if (t.busy) continue;
       const target = this.manifest?.databases[t.db.replicaPath];
       const pos = t.pos;
       if (this.manifest) {
-        if (!target && (pos || now < t.nextProbeAt))
-          return this.setPhase(t, pos ? "following" : "waiting", pos, undefined);
-        if (pos && target && existsSync(t.path) && atOrPast(pos, target))
-          return this.setPhase(t, "following", pos, target);
+        if (!target && (pos || now < t.nextProbeAt)) {
+          this.setPhase(t, pos ? "following" : "waiting", pos, undefined);
+          continue;
+        }
+        if (pos && target && existsSync(t.path) && atOrPast(pos, target)) {
+          this.setPhase(t, "following", pos, target);
+          continue;
+        }
       } else if (pos && existsSync(t.path) && now < t.nextProbeAt) {
-        return;
+        continue;
       }
       t.nextProbeAt = now + (this.opts.probeMs ?? 10_000);
-      try {
-        await this.syncOne(t, pos, target);
-      } catch (e) {
-        this.fail(t, e as Error);
-      }
-    });
+      t.busy = true;
+      const job = this.limiter
+        .run(async () => {
+          if (!this.running) return;
+          try {
+            await this.syncOne(t, pos, target);
+          } catch (e) {
+            this.fail(t, e as Error);
+          }
+        })
+        .finally(() => {
+          t.busy = false;
+          this.inflight.delete(job);
+        });
+      this.inflight.add(job);
+    }
+  }
+
+  /** Waits for every database's work in flight (stop, and tests that want a round's effects). */
+  async settle(): Promise<void> {
+    while (this.inflight.size) await Promise.all([...this.inflight]);
   }
 
   private async syncOne(t: Tracked, pos: FollowPosition | undefined, target?: ManifestEntry): Promise<void> {
@@ -426,6 +456,7 @@ export class Follower {
       mode: this.manifest ? "manifest" : "probe",
       manifestAgeMs: this.manifest ? now - Date.parse(this.manifest.publishedAt) : undefined,
       staleManifestAgeMs: this.staleManifestAgeMs,
+      busy: this.tracked.filter((t) => t.busy).length,
       operations: counts,
       operationsPerMinute: perMinute,
       databases: this.tracked.map((t) => ({ ...t.status })),

@@ -36,7 +36,8 @@ export class Replicator {
   private store?: ReplicaStore;
   private published = "";
   private lastPublishAt = 0;
-  private publishing = false;
+  /** The publish in flight, if any: a forced publish waits for it, then publishes what is newer. */
+  private publishing?: Promise<boolean>;
   readonly dbs = new Map<string, DbReplicationState>();
   readonly state: ReplicateState;
 
@@ -213,29 +214,42 @@ export class Replicator {
     }, wait);
   }
 
-  /** Publishes when positions moved, at most once per publish interval; a failure is retried next tick. */
-  async publish(force = false): Promise<void> {
-    if (!this.store || this.publishing) return;
-    if (!force && Date.now() - this.lastPublishAt < this.cfg.replicate.publishInterval) return;
+  /**
+   * Publishes when positions moved, at most once per publish interval; a failure is retried next tick. A forced
+   * publish (the last one, at stop) never gives way to one already in flight: that one carries older positions.
+   * Resolves true when the manifest in the store is current.
+   */
+  async publish(force = false): Promise<boolean> {
+    if (!this.store) return false;
+    if (this.publishing) {
+      if (!force) return false;
+      await this.publishing;
+    }
+    if (!force && Date.now() - this.lastPublishAt < this.cfg.replicate.publishInterval) return false;
     const m = this.manifest();
     const key = JSON.stringify(Object.entries(m.databases).map(([k, v]) => [k, v.generation, v.index, v.offset]));
     // Unchanged positions are republished every 30 s all the same: the standby reads the manifest's age to
     // tell an idle primary from one that stopped publishing.
-    if (key === this.published && !force && Date.now() - this.lastPublishAt < MANIFEST_HEARTBEAT_MS) return;
-    this.publishing = true;
-    try {
-      await this.store.put(manifestKey(this.cfg.store.prefix), Buffer.from(JSON.stringify(m)));
-      this.published = key;
-      this.lastPublishAt = Date.now();
-      this.state.manifestPublishes = (this.state.manifestPublishes ?? 0) + 1;
-    } catch (e) {
-      this.opts.log.warn(
-        { err: (e as Error).message.split("\n")[0] },
-        "cannot publish positions to the store; retrying",
-      );
-    } finally {
-      this.publishing = false;
-    }
+    if (key === this.published && Date.now() - this.lastPublishAt < MANIFEST_HEARTBEAT_MS) return true;
+    const store = this.store;
+    this.publishing = (async () => {
+      try {
+        await store.put(manifestKey(this.cfg.store.prefix), Buffer.from(JSON.stringify(m)));
+        this.published = key;
+        this.lastPublishAt = Date.now();
+        this.state.manifestPublishes = (this.state.manifestPublishes ?? 0) + 1;
+        return true;
+      } catch (e) {
+        this.opts.log.warn(
+          { err: (e as Error).message.split("\n")[0] },
+          "cannot publish positions to the store; retrying",
+        );
+        return false;
+      } finally {
+        this.publishing = undefined;
+      }
+    })();
+    return this.publishing;
   }
 
   /** Our metrics followed by Litestream's own, so one scrape sees both. */
@@ -287,7 +301,9 @@ export class Replicator {
     if (this.publishTimer) clearTimeout(this.publishTimer);
     this.publishTimer = undefined;
     await this.supervisor?.stop();
-    await this.publish(true);
+    // The standby fetches only up to the published positions: the last ones must reach the store.
+    for (let attempt = 0, wait = 250; attempt < 5 && !(await this.publish(true)) && this.store; attempt++, wait *= 2)
+      await new Promise((r) => setTimeout(r, wait));
     this.state.litestream.status = "stopped";
     this.dirty = true;
     this.flush();
