@@ -42,6 +42,8 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "60" },
     writes: { type: "string", default: "2" },
     "skip-naive": { type: "boolean", default: false },
+    // Azurite keeps blobs on disk instead of in its own heap (which holds the whole ~1 GB fleet otherwise).
+    "azurite-disk": { type: "boolean", default: false },
   },
 });
 const scale = Number(values.scale);
@@ -145,6 +147,9 @@ async function runFollower(
   const cpu0 = procSample(pid)!;
   const lags: number[] = [];
   const split = { primary: [] as number[], standby: [] as number[] };
+  // The follower's own account of its last apply per database: upload → published → seen → started → applied.
+  const path = { publish: [] as number[], read: [] as number[], queue: [] as number[], apply: [] as number[] };
+  const seenApply = new Map<string, string>();
   let peak = 0;
   const tS = Date.now();
   while (Date.now() - tS < seconds * 1000) {
@@ -158,6 +163,15 @@ async function runFollower(
       split.primary.push(p.primary);
       split.standby.push(p.standby);
     }
+    for (const d of state()?.databases ?? []) {
+      const a = d.lastApplyPath;
+      if (!a || !d.lastAppliedAt || seenApply.get(d.name) === d.lastAppliedAt) continue;
+      seenApply.set(d.name, d.lastAppliedAt);
+      path.publish.push(a.published);
+      path.read.push(a.seen - a.published);
+      path.queue.push(a.started - a.seen);
+      path.apply.push(a.applied - a.started);
+    }
     peak = Math.max(peak, procSample(pid)?.rssBytes ?? 0);
   }
   const elapsed = (Date.now() - tS) / 1000;
@@ -168,6 +182,13 @@ async function runFollower(
   child.kill("SIGTERM");
   await new Promise((r) => child.once("exit", r));
   const per = (k: keyof FollowState["operations"]) => ((s1.operations[k] - s0.operations[k]) / elapsed) * 60;
+  const q = (xs: number[]) => {
+    const v = [...xs].sort((a, b) => a - b);
+    return `p50 ${quantile(v, 0.5)} / p99 ${quantile(v, 0.99)} / max ${v[v.length - 1]} ms`;
+  };
+  console.error(
+    `  standby side, per apply (${path.apply.length}): upload → published ${q(path.publish)}; → manifest read ${q(path.read)}; → apply started ${q(path.queue)}; → applied ${q(path.apply)}`,
+  );
   return {
     lags,
     split,
@@ -276,7 +297,7 @@ async function main(): Promise<void> {
     console.log(
       `fleet: ${inventory.length} databases, ${formatSize(fleet.reduce((a, b) => a + b.bytes, 0))} (scale ${scale}), created in ${((Date.now() - t) / 1000).toFixed(1)}s`,
     );
-    await azurite.start();
+    await azurite.start({ inMemory: !values["azurite-disk"] });
     process.env[KEY_ENV] = AZURITE_KEY;
     const store = new AbsStore("devstoreaccount1", "bench-follow", { accountKey: AZURITE_KEY }, azurite.endpoint);
     await store.ensureContainer();

@@ -50,3 +50,9 @@ test("init writes a starter that validates; it refuses to overwrite", async (t) 
   const again = await cli(["init"], { cwd: dir });
   assert.equal(again.code, 2);
 });
+
+test("--version prints the package's version", async () => {
+  const r = await cli(["--version"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version);
+});

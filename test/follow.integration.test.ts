@@ -94,7 +94,8 @@ test("follow: the standby keeps copies equal to the primary and to litestream re
   // Stopping Litestream makes it upload what is left, and the replicator publishes its final positions.
   await r.stop();
   await waitFor("the standby to catch up", () => caughtUp(f, r)).catch((e) => {
-    if (process.env.DEBUG_FOLLOW) console.error(JSON.stringify({ manifest: r.manifest(), state: f.state.databases, busy: f.state.busy }, null, 1));
+    // What the follower had against what the primary last had: the first thing to look at when this times out.
+    console.error(JSON.stringify({ manifest: r.manifest(), state: f.state.databases, busy: f.state.busy }, null, 1));
     throw e;
   });
   reading = false;

@@ -38,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
     return cmd ? 0 : 2;
   }
   if (cmd === "--version") {
-    console.log(require("../../package.json").version);
+    console.log(require("../../../package.json").version);
     return 0;
   }
   const run = COMMANDS[cmd];

@@ -40,6 +40,11 @@ export interface FollowDbStatus {
   transactionsApplied: number;
   bootstraps: number;
   lastEvent?: { at: string; message: string };
+  /**
+   * Where the time went for the last apply, in ms from Litestream's upload: until the primary published it,
+   * until this follower read that manifest, until the apply started (queueing), until it was visible.
+   */
+  lastApplyPath?: { published: number; seen: number; started: number; applied: number };
   lastError?: { at: string; message: string };
 }
 
@@ -108,6 +113,7 @@ export class Follower {
   private staleWarned = false;
   private staleManifestAgeMs?: number;
   private readonly inflight = new Set<Promise<void>>();
+  private manifestReadAt = 0;
   private readonly limiter: Limiter;
   private readonly startedAt = new Date();
   private readonly opsWindow: { at: number; counts: CountingStore["counts"] }[] = [];
@@ -194,6 +200,7 @@ export class Follower {
   async round(): Promise<void> {
     try {
       this.manifest = await readManifest(this.store, this.cfg.store.prefix);
+      this.manifestReadAt = Date.now();
     } catch (e) {
       this.opts.log.warn({ err: (e as Error).message }, "cannot read the positions manifest; probing instead");
       this.manifest = undefined;
@@ -231,11 +238,22 @@ export class Follower {
       }
       t.nextProbeAt = now + (this.opts.probeMs ?? 10_000);
       t.busy = true;
+      const seen = this.manifestReadAt;
+      const publishedAt = this.manifest ? Date.parse(this.manifest.publishedAt) : Number.NaN;
       const job = this.limiter
         .run(async () => {
           if (!this.running) return;
+          const started = Date.now();
           try {
-            await this.syncOne(t, pos, target);
+            const applied = await this.syncOne(t, pos, target);
+            const up = Date.parse(target?.uploadedAt ?? "");
+            if (applied && Number.isFinite(up) && Number.isFinite(publishedAt))
+              t.status.lastApplyPath = {
+                published: publishedAt - up,
+                seen: seen - up,
+                started: started - up,
+                applied: Date.now() - up,
+              };
           } catch (e) {
             this.fail(t, e as Error);
           }
@@ -253,7 +271,8 @@ export class Follower {
     while (this.inflight.size) await Promise.all([...this.inflight]);
   }
 
-  private async syncOne(t: Tracked, pos: FollowPosition | undefined, target?: ManifestEntry): Promise<void> {
+  /** Brings one copy forward; true when it applied segments (not a bootstrap or nothing new). */
+  private async syncOne(t: Tracked, pos: FollowPosition | undefined, target?: ManifestEntry): Promise<boolean> {
     if (!pos || !existsSync(t.path) || (target && target.generation !== pos.generation) || t.rebuild) {
       const why =
         !pos || !existsSync(t.path)
@@ -263,7 +282,7 @@ export class Follower {
             : `generation ${target?.generation} replaced ${pos.generation}`;
       t.rebuild = false;
       await this.bootstrap(t, why);
-      return;
+      return false;
     }
     let cur = pos;
     const txs: WalTransaction[] = [];
@@ -275,7 +294,7 @@ export class Follower {
       const end = target?.generation === cur.generation ? target.ends?.[hex8(cur.index)] : undefined;
       if (end !== undefined && end !== cur.offset && cur.offset > end) {
         await this.bootstrap(t, `WAL index ${cur.index.toString(16)} ended at ${end}, before the copy's ${cur.offset}`);
-        return;
+        return false;
       }
       const atEnd = end !== undefined && end === cur.offset && cur.offset > 0;
       let key = segmentKey(t.prefix, cur.generation, cur.index, cur.offset);
@@ -290,7 +309,7 @@ export class Follower {
           const why = atEnd ? undefined : await this.indexIncomplete(t, cur);
           if (why) {
             await this.bootstrap(t, why);
-            return;
+            return false;
           }
           key = rolled;
           cur = { ...cur, index: cur.index + 1, offset: 0, chain: undefined, pending: undefined };
@@ -331,9 +350,10 @@ export class Follower {
     } else if (target && !atOrPast(cur, target)) {
       // The primary says there is more, but the next segment is not there: retention took it, or a gap.
       await this.resync(t, cur, target);
-      return;
+      return false;
     }
     this.setPhase(t, "following", cur, target);
+    return segments > 0;
   }
 
   /** Why WAL index `cur.index` cannot be left at `cur.offset`, or undefined when it ended exactly there. */
