@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 "use strict";
-// The follower applies to many databases at once and each apply ends in fsyncs, which run on libuv's thread
-// pool: its default 4 threads queued them behind each other (bench:follow at full scale: lag p99 15 s → 7 s).
-// It must be set before anything uses the pool, so here, first.
+// The follower applies to up to 32 databases at once and each apply ends in fsyncs, which run on libuv's thread
+// pool: its default 4 threads would queue them behind each other. It must be set before anything uses the
+// pool, so here, first.
 process.env.UV_THREADPOOL_SIZE ??= "32";
 const { main } = require("../dist/src/cli/main.js");
 // Exit explicitly: daemons stop cleanly on SIGTERM, and idle keep-alive connections must not keep them alive.
