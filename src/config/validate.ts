@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { discover } from "../fleet/discover";
 import { litestreamBinary, litestreamVersion } from "../litestream/binary";
+import type { SecretRef } from "../secrets/ref";
 import { resolveSecret } from "../secrets/resolve";
 import { openStore } from "../store/open";
 import { formatDuration } from "../util/duration";
@@ -77,19 +78,26 @@ export async function validateConfig(
     add("litestream", "fail", (e as Error).message);
   }
 
-  // Inference secrets are needed only where the proxy runs: a missing one is a warning, not a failure.
-  for (const [field, ref] of [
-    ["inference.claude.api-key", cfg.inference?.claude.apiKey],
-    ["inference.proxy.token", cfg.inference?.proxy.token],
-  ] as const) {
-    if (!ref) continue;
-    try {
-      await resolveSecret(ref, field);
-      add("secret", "pass", `${field} (${ref.text}) resolves`);
-    } catch (e) {
-      add("secret", "warn", `${(e as Error).message} (needed where the inference proxy runs)`);
+  const resolves = async (refs: [string, SecretRef | undefined][], missing: "fail" | "warn", note = "") => {
+    for (const [field, ref] of refs) {
+      if (!ref) continue;
+      try {
+        await resolveSecret(ref, field);
+        add("secret", "pass", `${field} (${ref.text}) resolves`);
+      } catch (e) {
+        add("secret", missing, `${(e as Error).message}${note}`);
+      }
     }
-  }
+  };
+  // Inference secrets are needed only where the proxy runs: a missing one is a warning, not a failure.
+  await resolves(
+    [
+      ["inference.claude.api-key", cfg.inference?.claude.apiKey],
+      ["inference.proxy.token", cfg.inference?.proxy.token],
+    ],
+    "warn",
+    " (needed where the inference proxy runs)",
+  );
   const s = cfg.store;
   if (s.type === "abs") {
     if (!s.accountKey)
@@ -98,18 +106,13 @@ export async function validateConfig(
         "fail",
         "store.account-key is not set: Litestream v0.3.13 signs Azure requests with the account key only (AZURE_CLIENT_ID/SECRET are ignored by it); the service principal serves understudy's own reads",
       );
-    for (const [field, ref] of [
-      ["store.account-key", s.accountKey],
-      ["store.service-principal.client-secret", s.servicePrincipal?.clientSecret],
-    ] as const) {
-      if (!ref) continue;
-      try {
-        await resolveSecret(ref, field);
-        add("secret", "pass", `${field} (${ref.text}) resolves`);
-      } catch (e) {
-        add("secret", "fail", (e as Error).message);
-      }
-    }
+    await resolves(
+      [
+        ["store.account-key", s.accountKey],
+        ["store.service-principal.client-secret", s.servicePrincipal?.clientSecret],
+      ],
+      "fail",
+    );
   } else {
     add(
       "store",

@@ -105,6 +105,18 @@ class ToolIds {
   }
 }
 
+/** An assistant turn (Ollama and OpenAI spell tool calls the same way): its text, then its tool_use blocks. */
+function assistantBlocks(m: Json, ids: ToolIds): Block[] {
+  const calls = Array.isArray(m.tool_calls) ? (m.tool_calls as Json[]) : [];
+  const uses: Block[] = calls.map((c) => {
+    const f = (c.function ?? {}) as Json;
+    const name = String(f.name);
+    return { type: "tool_use", id: ids.issue(name, c.id), name, input: args(f.arguments) };
+  });
+  const t = text(m.content);
+  return [...(t ? [{ type: "text", text: t } as Block] : []), ...uses];
+}
+
 function tools(list: unknown): AnthropicTool[] | undefined {
   if (!Array.isArray(list) || !list.length) return undefined;
   return list.map((t: Json) => {
@@ -150,13 +162,7 @@ export function fromOllamaChat(body: Json, model: string, defaultMax: number): A
       const images = Array.isArray(m.images) ? m.images.map((d) => base64Image(String(d))) : [];
       push(messages, "user", [...images, ...(content ? [{ type: "text", text: content } as Block] : [])]);
     } else if (m.role === "assistant") {
-      const calls = Array.isArray(m.tool_calls) ? (m.tool_calls as Json[]) : [];
-      const uses: Block[] = calls.map((c) => {
-        const f = (c.function ?? {}) as Json;
-        const name = String(f.name);
-        return { type: "tool_use", id: ids.issue(name, c.id), name, input: args(f.arguments) };
-      });
-      push(messages, "assistant", [...(content ? [{ type: "text", text: content } as Block] : []), ...uses]);
+      push(messages, "assistant", assistantBlocks(m, ids));
     } else if (m.role === "tool") {
       push(messages, "user", [{ type: "tool_result", tool_use_id: ids.answer(m.tool_call_id, m.tool_name), content }]);
     } else throw new TranslationError(`unknown message role "${String(m.role)}"`);
@@ -214,14 +220,7 @@ export function fromOpenAIChat(body: Json, model: string, defaultMax: number): A
       });
       push(messages, "user", blocks);
     } else if (m.role === "assistant") {
-      const calls = Array.isArray(m.tool_calls) ? (m.tool_calls as Json[]) : [];
-      const uses: Block[] = calls.map((c) => {
-        const f = (c.function ?? {}) as Json;
-        const name = String(f.name);
-        return { type: "tool_use", id: ids.issue(name, c.id), name, input: args(f.arguments) };
-      });
-      const t = text(m.content);
-      push(messages, "assistant", [...(t ? [{ type: "text", text: t } as Block] : []), ...uses]);
+      push(messages, "assistant", assistantBlocks(m, ids));
     } else if (m.role === "tool") {
       push(messages, "user", [
         { type: "tool_result", tool_use_id: ids.answer(m.tool_call_id, m.name), content: text(m.content) },
