@@ -8,7 +8,7 @@
  *     at anvil (what clients do without the proxy) and once through the proxy; failed requests are counted.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
@@ -125,22 +125,11 @@ async function main(): Promise<void> {
   const anvil = await new OllamaProcess("anvil", ANVIL_MODELS).start();
   const forge = await new OllamaProcess("forge", FORGE_MODELS).start();
   const routing = join(dir, "tier-routing.json");
-  writeFileSync(
-    routing,
-    JSON.stringify({
-      ollamaHosts: {
-        anvil: { url: anvil.url, health_path: "/api/tags", health_timeout_ms: 3000 },
-        forge: { url: forge.url, health_path: "/api/tags", health_timeout_ms: 3000 },
-      },
-      failoverRules: {
-        "anvil-down": {
-          redirect_anvil_tiers: ["1", "2"],
-          to_forge_models: { "qwen2.5-coder:32b": "qwen2.5-coder:32b-instruct-q8_0" },
-        },
-        "forge-down": { redirect_forge_tiers: ["3"], to_claude: true },
-      },
-    }),
-  );
+  // The plan's own tier-routing.json, with the hosts at the stand-ins.
+  const plan = JSON.parse(readFileSync(join(__dirname, "..", "..", "examples", "tier-routing.json"), "utf8"));
+  plan.ollamaHosts.anvil.url = anvil.url;
+  plan.ollamaHosts.forge.url = forge.url;
+  writeFileSync(routing, JSON.stringify(plan));
   const port = await freePort();
   const proxyUrl = `http://127.0.0.1:${port}`;
   const proxy = await startProxy(routing, port);

@@ -1,7 +1,9 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import pino, { type Logger } from "pino";
 import { UserError } from "../config/errors";
 import { DEFAULT_CONFIG_FILE, loadConfig } from "../config/load";
 import type { UnderstudyConfig } from "../config/types";
+import { splitHostPort } from "../util/net";
 
 export const COMMON = {
   config: { type: "string", default: DEFAULT_CONFIG_FILE },
@@ -20,10 +22,47 @@ export function parse<O extends Options>(argv: string[], options: O, command: st
   }
 }
 
+/**
+ * The first positional argument, found before parsing (a subcommand that decides which options are valid):
+ * the values of the string options in `optionSets` are skipped.
+ */
+export function firstPositional(argv: string[], ...optionSets: Options[]): string | undefined {
+  const valued = new Set<string>();
+  for (const set of optionSets)
+    for (const [name, o] of Object.entries(set)) {
+      if (o.type !== "string") continue;
+      valued.add(`--${name}`);
+      if (o.short) valued.add(`-${o.short}`);
+    }
+  return argv.find((a, i) => !a.startsWith("-") && !(i > 0 && valued.has(argv[i - 1])));
+}
+
 export function config(values: { config?: string | boolean }): UnderstudyConfig {
   return loadConfig(String(values.config ?? DEFAULT_CONFIG_FILE));
 }
 
 export function printJson(v: unknown): void {
   process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+}
+
+/** The structured JSON log every long-running role writes to stderr. */
+export function daemonLog(base: Record<string, string>): Logger {
+  return pino({ base }, pino.destination({ dest: 2, sync: true }));
+}
+
+/** Resolves with the signal's name when the process is asked to stop (SIGTERM from a service manager, ^C). */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
+  });
+}
+
+/** A HOST:PORT from a flag or the config; a malformed one is the user's input error. */
+export function listenAddress(text: string, what: string): { host: string; port: number } {
+  try {
+    return splitHostPort(text, what);
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
 }

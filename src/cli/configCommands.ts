@@ -7,8 +7,8 @@ import { importLitestreamConfig } from "../litestream/import";
 import { renderLitestreamConfig } from "../litestream/render";
 import { writeFileAtomic } from "../util/atomic";
 import { renderTable } from "../util/table";
-import { COMMON, config, parse, printJson } from "./args";
-import { renderService, renderWorkflow } from "./renderServices";
+import { COMMON, config, firstPositional, parse, printJson } from "./args";
+import { renderService, renderWorkflow, SERVICE_OPTIONS, WORKFLOW_OPTIONS } from "./renderServices";
 
 export async function initCommand(argv: string[]): Promise<number> {
   const { values } = parse(
@@ -74,27 +74,18 @@ export async function importCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+const LITESTREAM_RENDER_OPTIONS = {
+  ...COMMON,
+  role: { type: "string" },
+  output: { type: "string", short: "o" },
+} as const;
+
 export async function renderCommand(argv: string[]): Promise<number> {
-  // The target decides which options are valid, so find it before parsing: skip every option's value.
-  const valued = new Set([
-    "--config",
-    "--node",
-    "-o",
-    "--output",
-    "--role",
-    "--environment-file",
-    "--every",
-    "--interval",
-    "--install",
-  ]);
-  const target = argv.find((a, i) => !a.startsWith("-") && !(i > 0 && valued.has(argv[i - 1])));
+  // The target decides which options are valid, so it is found before parsing.
+  const target = firstPositional(argv, LITESTREAM_RENDER_OPTIONS, SERVICE_OPTIONS, WORKFLOW_OPTIONS);
   if (target === "launchd" || target === "systemd") return renderService(target, argv);
   if (target === "github-workflow") return renderWorkflow(argv);
-  const { values, positionals } = parse(
-    argv,
-    { ...COMMON, role: { type: "string" }, output: { type: "string", short: "o" } },
-    "render",
-  );
+  const { values, positionals } = parse(argv, LITESTREAM_RENDER_OPTIONS, "render");
   if (positionals[0] !== "litestream")
     throw new UserError(
       `understudy render: unknown target "${positionals[0] ?? ""}"; one of litestream, launchd ROLE, systemd ROLE, github-workflow`,

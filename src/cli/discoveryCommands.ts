@@ -1,6 +1,5 @@
 import { lookup } from "node:dns/promises";
 import { join } from "node:path";
-import pino from "pino";
 import { UserError } from "../config/errors";
 import { selectNode } from "../config/load";
 import type { DiscoveryKind } from "../config/opsConfig";
@@ -10,9 +9,8 @@ import { DnsRecordsProvider } from "../failover/discovery/dnsRecords";
 import { DnsResponder } from "../failover/discovery/dnsServer";
 import { HostsFileProvider } from "../failover/discovery/hostsFile";
 import { DiscoveryError, type DiscoveryProvider } from "../failover/discovery/provider";
-import { splitHostPort } from "../util/net";
 import { renderTable } from "../util/table";
-import { COMMON, config, parse, printJson } from "./args";
+import { COMMON, config, daemonLog, listenAddress, parse, printJson, untilSignal } from "./args";
 
 const KINDS: readonly DiscoveryKind[] = ["hosts", "command", "dns"];
 
@@ -66,8 +64,7 @@ async function point(argv: string[]): Promise<number> {
   try {
     console.log(await p.point(name, address));
   } catch (e) {
-    if (e instanceof DiscoveryError || (e as Error).message.includes("outside the responder's zone"))
-      throw new UserError((e as Error).message);
+    if (e instanceof DiscoveryError) throw new UserError(e.message);
     throw e;
   }
   return 0;
@@ -104,23 +101,15 @@ async function serveDns(argv: string[]): Promise<number> {
   const { values: v } = parse(argv, { ...COMMON, listen: { type: "string" } }, "discovery serve-dns");
   const cfg = config(v);
   const listen = v.listen ?? cfg.discovery.dns.listen;
-  let hp: { host: string; port: number };
-  try {
-    hp = splitHostPort(listen, "--listen");
-  } catch (e) {
-    throw new UserError((e as Error).message);
-  }
+  const hp = listenAddress(listen, "--listen");
   const file = recordsFile(cfg, v.node);
   const r = new DnsResponder(file, cfg.discovery.dns.zone, Math.round(cfg.discovery.dns.ttl / 1000));
   const port = await r.listen(hp.host, hp.port).catch((e: Error) => {
     throw new UserError(`--listen ${listen}: ${e.message}${hp.port < 1024 ? " (ports below 1024 need root)" : ""}`);
   });
-  const log = pino({ base: { role: "dns" } }, pino.destination({ dest: 2, sync: true }));
+  const log = daemonLog({ role: "dns" });
   log.info({ listen: `${hp.host}:${port}`, zone: cfg.discovery.dns.zone, records: file }, "DNS responder listening");
-  await new Promise<void>((res) => {
-    process.once("SIGTERM", () => res());
-    process.once("SIGINT", () => res());
-  });
+  await untilSignal();
   await r.close();
   return 0;
 }

@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join, resolve } from "node:path";
-import pino from "pino";
 import { UserError } from "../config/errors";
 import { selectNode } from "../config/load";
 import { digestDatabase } from "../fleet/rowHash";
@@ -11,9 +10,9 @@ import { renderFollowMetrics } from "../follower/metrics";
 import { CountingStore } from "../store/countingStore";
 import { openStore, replicaPrefix } from "../store/open";
 import { formatAge } from "../util/duration";
-import { splitHostPort } from "../util/net";
+import { listenHttp } from "../util/net";
 import { formatSize } from "../util/size";
-import { COMMON, config, parse, printJson } from "./args";
+import { COMMON, config, daemonLog, listenAddress, parse, printJson, untilSignal } from "./args";
 
 export async function followCommand(argv: string[]): Promise<number> {
   const { values } = parse(
@@ -24,7 +23,7 @@ export async function followCommand(argv: string[]): Promise<number> {
   const cfg = config(values);
   const base = selectNode(cfg, { name: values.node, role: "standby" });
   const node = values["data-dir"] ? { ...base, dataDir: resolve(values["data-dir"]) } : base;
-  const log = pino({ base: { role: "follow", node: node.name } }, pino.destination({ dest: 2, sync: true }));
+  const log = daemonLog({ role: "follow", node: node.name });
   const store = new CountingStore(await openStore(cfg.store));
   const f = new Follower(cfg, node, store, {
     log,
@@ -42,18 +41,14 @@ export async function followCommand(argv: string[]): Promise<number> {
       })
     : undefined;
   if (server) {
-    const { host, port } = splitHostPort(listen, "follow.metrics-listen");
-    await new Promise<void>((ok, fail) => {
-      server.once("error", (e) => fail(new UserError(`follow.metrics-listen ${listen}: ${e.message}`)));
-      server.listen(port, host, () => ok());
+    const { host, port } = listenAddress(listen, "follow.metrics-listen");
+    await listenHttp(server, host, port).catch((e: Error) => {
+      throw new UserError(`follow.metrics-listen ${listen}: ${e.message}`);
     });
   }
   f.start();
   log.info({ databases: f.state.databases.length, dataDir: node.dataDir, store: store.describe() }, "following");
-  await new Promise<void>((r) => {
-    process.once("SIGTERM", () => r());
-    process.once("SIGINT", () => r());
-  });
+  await untilSignal();
   log.info("stopping");
   await f.stop();
   server?.close();

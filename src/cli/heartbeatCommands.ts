@@ -1,11 +1,10 @@
-import pino from "pino";
 import { UserError } from "../config/errors";
 import { DEFAULT_HEARTBEAT } from "../config/opsConfig";
 import { SlackWebhookNotifier } from "../heartbeat/slackWebhook";
 import type { HeartbeatState } from "../heartbeat/state";
 import { Heartbeat } from "../heartbeat/watcher";
 import { renderTable } from "../util/table";
-import { COMMON, parse, printJson } from "./args";
+import { COMMON, daemonLog, parse, printJson, untilSignal } from "./args";
 import { countArg, durationArg, optionalConfig, webhookArg } from "./opsArgs";
 
 const OPTIONS = {
@@ -56,11 +55,11 @@ export async function heartbeatCommand(argv: string[]): Promise<number> {
   if (escalateAfter < alertAfter) throw new UserError("--escalate-after must be at least --alert-after");
   const ops = await webhookArg(v["slack-webhook"], cfg.slackWebhook, "slack-webhook");
   const esc = await webhookArg(v["escalation-webhook"], cfg.escalationWebhook, "escalation-webhook");
-  const log = pino({ base: { role: "heartbeat" } }, pino.destination({ dest: 2, sync: true }));
+  const log = daemonLog({ role: "heartbeat" });
   if (!ops) log.warn("no Slack webhook (--slack-webhook or heartbeat.slack-webhook): alerts are only logged");
   const hb = new Heartbeat(targets, {
-    interval: durationArg(v.interval, "interval") ?? cfg.interval,
-    timeout: durationArg(v.timeout, "timeout") ?? cfg.timeout,
+    interval: durationArg(v.interval, "interval", true) ?? cfg.interval,
+    timeout: durationArg(v.timeout, "timeout", true) ?? cfg.timeout,
     alertAfter,
     escalateAfter,
     reminderInterval: durationArg(v.reminder, "reminder") ?? cfg.reminderInterval,
@@ -76,8 +75,7 @@ export async function heartbeatCommand(argv: string[]): Promise<number> {
     return targets.every((t) => s.targets[t]?.status === "up") ? 0 : 1;
   }
   const stop = new AbortController();
-  process.once("SIGTERM", () => stop.abort());
-  process.once("SIGINT", () => stop.abort());
+  void untilSignal().then(() => stop.abort());
   log.info({ targets, stateFile: v.state ?? cfg.stateFile, alertAfter, escalateAfter }, "watching");
   await hb.watch(stop.signal, durationArg(v.for, "for"));
   return 0;

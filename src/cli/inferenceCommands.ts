@@ -1,5 +1,5 @@
 import { existsSync, statSync } from "node:fs";
-import pino, { type Logger } from "pino";
+import pino from "pino";
 import { UserError } from "../config/errors";
 import { DEFAULT_CONFIG_FILE, loadConfig } from "../config/load";
 import { loadRoutingFile } from "../inference/config";
@@ -9,12 +9,11 @@ import { HealthMonitor } from "../inference/monitor";
 import { InferenceProxy } from "../inference/proxy";
 import { RouteError, Router } from "../inference/router";
 import type { HostHealth, InferenceConfig } from "../inference/types";
-import { parseSecretRef, type SecretRef } from "../secrets/ref";
 import { resolveSecret } from "../secrets/resolve";
-import { formatAge, parseDuration } from "../util/duration";
-import { splitHostPort } from "../util/net";
+import { formatAge } from "../util/duration";
 import { renderTable } from "../util/table";
-import { COMMON, parse, printJson } from "./args";
+import { COMMON, daemonLog, listenAddress, parse, printJson, untilSignal } from "./args";
+import { countArg, durationArg, secretArg } from "./opsArgs";
 
 const SHARED = {
   ...COMMON,
@@ -44,27 +43,6 @@ function inferenceConfig(v: Shared, command: string): InferenceConfig {
   return cfg.inference;
 }
 
-function durationOpt(text: string | undefined, name: string): number | undefined {
-  if (text === undefined) return undefined;
-  const ms = parseDuration(text);
-  if (ms === undefined || ms <= 0) throw new UserError(`--${name}: "${text}" is not a duration such as 15s or 500ms`);
-  return ms;
-}
-
-function countOpt(text: string | undefined, name: string): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new UserError(`--${name}: expected a whole number of at least 1`);
-  return n;
-}
-
-function secretOpt(text: string | undefined, name: string): SecretRef | undefined {
-  if (text === undefined) return undefined;
-  const ref = parseSecretRef(text);
-  if (typeof ref === "string") throw new UserError(`--${name}: ${ref}`);
-  return ref;
-}
-
 const MONITOR_OPTS = {
   interval: { type: "string" },
   "fail-after": { type: "string" },
@@ -75,9 +53,9 @@ function applyMonitorOpts(
   cfg: InferenceConfig,
   v: Shared & { interval?: string; "fail-after"?: string; "recover-after"?: string },
 ) {
-  cfg.monitor.interval = durationOpt(v.interval, "interval") ?? cfg.monitor.interval;
-  cfg.monitor.failAfter = countOpt(v["fail-after"], "fail-after") ?? cfg.monitor.failAfter;
-  cfg.monitor.recoverAfter = countOpt(v["recover-after"], "recover-after") ?? cfg.monitor.recoverAfter;
+  cfg.monitor.interval = durationArg(v.interval, "interval", true) ?? cfg.monitor.interval;
+  cfg.monitor.failAfter = countArg(v["fail-after"], "fail-after") ?? cfg.monitor.failAfter;
+  cfg.monitor.recoverAfter = countArg(v["recover-after"], "recover-after") ?? cfg.monitor.recoverAfter;
   if (v["override-file"]) cfg.monitor.overrideFile = v["override-file"];
 }
 
@@ -96,17 +74,6 @@ function healthRows(health: Map<string, HostHealth>): string[][] {
   return rows;
 }
 
-function logger(role: string): Logger {
-  return pino({ base: { role } }, pino.destination({ dest: 2, sync: true }));
-}
-
-function waitForSignal(): Promise<void> {
-  return new Promise((r) => {
-    process.once("SIGTERM", () => r());
-    process.once("SIGINT", () => r());
-  });
-}
-
 async function monitorCommand(argv: string[]): Promise<number> {
   const { values: v } = parse(
     argv,
@@ -116,7 +83,7 @@ async function monitorCommand(argv: string[]): Promise<number> {
   const cfg = inferenceConfig(v, "inference monitor");
   applyMonitorOpts(cfg, v);
   const healthFile = v["health-file"] ?? cfg.monitor.healthFile;
-  const log = v.once ? pino({ level: "silent" }) : logger("inference-monitor");
+  const log = v.once ? pino({ level: "silent" }) : daemonLog({ role: "inference-monitor" });
   const monitor = new HealthMonitor(cfg, {
     log,
     tailscale: v.tailscale,
@@ -133,8 +100,8 @@ async function monitorCommand(argv: string[]): Promise<number> {
     return [...health.values()].every((h) => h.healthy) ? 0 : 1;
   }
   log.info({ hosts: cfg.hosts.map((h) => h.name), interval: cfg.monitor.interval, healthFile }, "monitoring");
-  monitor.start();
-  await waitForSignal();
+  void monitor.start();
+  await untilSignal();
   await monitor.stop();
   return 0;
 }
@@ -161,18 +128,12 @@ async function proxyCommand(argv: string[]): Promise<number> {
   );
   const cfg = inferenceConfig(v, "inference proxy");
   applyMonitorOpts(cfg, v);
-  cfg.proxy.token = secretOpt(v.token, "token") ?? cfg.proxy.token;
-  cfg.claude.apiKey = secretOpt(v["claude-key"], "claude-key") ?? cfg.claude.apiKey;
+  cfg.proxy.token = secretArg(v.token, "token") ?? cfg.proxy.token;
+  cfg.claude.apiKey = secretArg(v["claude-key"], "claude-key") ?? cfg.claude.apiKey;
   const listen = v.listen ?? cfg.proxy.listen;
-  const { host, port } = (() => {
-    try {
-      return splitHostPort(listen, "--listen");
-    } catch (e) {
-      throw new UserError((e as Error).message);
-    }
-  })();
+  const { host, port } = listenAddress(listen, "--listen");
   const token = cfg.proxy.token ? await resolveSecret(cfg.proxy.token, "inference.proxy.token") : undefined;
-  const log = logger("inference-proxy");
+  const log = daemonLog({ role: "inference-proxy" });
   // Only a proxy asked to (--health-file) writes the plan's file, so it never fights a separate monitor over it.
   const monitor = new HealthMonitor(cfg, {
     log,
@@ -196,8 +157,7 @@ async function proxyCommand(argv: string[]): Promise<number> {
       return key;
     },
   });
-  await monitor.checkAll();
-  monitor.start();
+  await monitor.start();
   const addr = await proxy.listen(host, port).catch((e: Error) => {
     throw new UserError(`--listen ${listen}: ${e.message}`);
   });
@@ -205,7 +165,7 @@ async function proxyCommand(argv: string[]): Promise<number> {
     { listen: `${addr.address}:${addr.port}`, hosts: cfg.hosts.map((h) => h.name), token: token ? "required" : "none" },
     "proxy listening",
   );
-  await waitForSignal();
+  await untilSignal();
   log.info("stopping");
   await proxy.close();
   await monitor.stop();
@@ -224,25 +184,22 @@ async function routeCommand(argv: string[]): Promise<number> {
   const cfg = inferenceConfig(v, "inference route");
   applyMonitorOpts(cfg, v);
   const file = v["health-file"] ?? cfg.monitor.healthFile;
-  let health: Map<string, HostHealth>;
-  let source: string;
-  const stale = existsSync(file) ? Date.now() - statSync(file).mtimeMs > 3 * cfg.monitor.interval : true;
-  if (!stale) {
-    health = readHealthFile(file);
-    source = `${file}, written ${formatAge(Date.now() - statSync(file).mtimeMs)} ago`;
-    const m = new HealthMonitor(cfg, { log: pino({ level: "silent" }), overrideFile: cfg.monitor.overrideFile });
-    m.seed(health);
-    health = m.snapshot();
-  } else {
-    const m = new HealthMonitor(cfg, {
-      log: pino({ level: "silent" }),
-      tailscale: v.tailscale,
-      overrideFile: cfg.monitor.overrideFile,
-    });
-    await m.checkAll();
-    health = m.snapshot();
-    source = existsSync(file) ? `checked now (${file} is stale)` : "checked now";
-  }
+  // A fresh health file (a monitor runs) is what a proxy would see; otherwise check the hosts now.
+  const age = existsSync(file) ? Date.now() - statSync(file).mtimeMs : undefined;
+  const fresh = age !== undefined && age <= 3 * cfg.monitor.interval;
+  const m = new HealthMonitor(cfg, {
+    log: pino({ level: "silent" }),
+    tailscale: v.tailscale,
+    overrideFile: cfg.monitor.overrideFile,
+  });
+  if (fresh) m.seed(readHealthFile(file));
+  else await m.checkAll();
+  const health = m.snapshot();
+  const source = fresh
+    ? `${file}, written ${formatAge(age)} ago`
+    : age !== undefined
+      ? `checked now (${file} is stale)`
+      : "checked now";
   const capability = v.endpoint === "embed" ? "other" : (v.endpoint as "chat" | "generate");
   try {
     const r = new Router(cfg, v.tailscale).route({ model: v.model, tier: v.tier, capability }, health);

@@ -12,10 +12,12 @@ export function optionalConfig(file: string | undefined): UnderstudyConfig | und
   return existsSync(DEFAULT_CONFIG_FILE) ? loadConfig(DEFAULT_CONFIG_FILE) : undefined;
 }
 
-export function durationArg(text: string | undefined, name: string): number | undefined {
+/** A duration flag; `positive` for the ones where 0 means nothing sensible (intervals, timeouts). */
+export function durationArg(text: string | undefined, name: string, positive = false): number | undefined {
   if (text === undefined) return undefined;
   const ms = parseDuration(text);
-  if (ms === undefined) throw new UserError(`--${name}: "${text}" is not a duration such as 60s, 5m or 500ms`);
+  if (ms === undefined || (positive && ms <= 0))
+    throw new UserError(`--${name}: "${text}" is not a duration such as 60s, 5m or 500ms`);
   return ms;
 }
 
@@ -25,6 +27,13 @@ export function countArg(text: string | undefined, name: string): number | undef
   if (!Number.isInteger(n) || n < 1)
     throw new UserError(`--${name}: expected a whole number of at least 1, not "${text}"`);
   return n;
+}
+
+export function secretArg(text: string | undefined, name: string): SecretRef | undefined {
+  if (text === undefined) return undefined;
+  const ref = parseSecretRef(text);
+  if (typeof ref === "string") throw new UserError(`--${name}: ${ref}`);
+  return ref;
 }
 
 /** A webhook given as a URL (visible in the process list: fine for a test, not for production) or a reference. */

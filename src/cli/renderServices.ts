@@ -89,19 +89,17 @@ export async function renderService(kind: "launchd" | "systemd", argv: string[])
   return 0;
 }
 
+export const WORKFLOW_OPTIONS = {
+  ...COMMON,
+  output: { type: "string", short: "o" },
+  every: { type: "string", default: "5" },
+  interval: { type: "string" },
+  install: { type: "string" },
+  tailscale: { type: "boolean", default: false },
+} as const;
+
 export async function renderWorkflow(argv: string[]): Promise<number> {
-  const { values: v } = parse(
-    argv,
-    {
-      ...COMMON,
-      output: { type: "string", short: "o" },
-      every: { type: "string", default: "5" },
-      interval: { type: "string" },
-      install: { type: "string" },
-      tailscale: { type: "boolean", default: false },
-    },
-    "render github-workflow",
-  );
+  const { values: v } = parse(argv, WORKFLOW_OPTIONS, "render github-workflow");
   const hb = optionalConfig(v.config)?.heartbeat;
   const every = countArg(v.every, "every") ?? 5;
   if (every < 5) throw new UserError("--every: GitHub runs scheduled workflows at most every 5 minutes");

@@ -1,5 +1,4 @@
 import { join } from "node:path";
-import pino from "pino";
 import { selectNode } from "../config/load";
 import type { FollowState } from "../follower/follower";
 import { Replicator } from "../replicate/replicator";
@@ -7,16 +6,17 @@ import { type ReplicateState, readReplicateState } from "../replicate/state";
 import { verifyStore } from "../replicate/verify";
 import { openStore } from "../store/open";
 import { formatAge } from "../util/duration";
+import { processAlive } from "../util/process";
 import { formatSize } from "../util/size";
 import { renderTable } from "../util/table";
-import { COMMON, config, parse, printJson } from "./args";
+import { COMMON, config, daemonLog, parse, printJson, untilSignal } from "./args";
 import { followRows, followSummary, readFollowState } from "./followCommands";
 
 export async function replicateCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...COMMON, "metrics-listen": { type: "string" } }, "replicate");
   const cfg = config(values);
   const node = selectNode(cfg, { name: values.node, role: "primary" });
-  const log = pino({ base: { role: "replicate", node: node.name } }, pino.destination({ dest: 2, sync: true }));
+  const log = daemonLog({ role: "replicate", node: node.name });
   const r = new Replicator(cfg, node, { log, metricsListen: values["metrics-listen"] });
   await r.start();
   log.info(
@@ -28,25 +28,9 @@ export async function replicateCommand(argv: string[]): Promise<number> {
     },
     "replicating",
   );
-  await new Promise<void>((resolve) => {
-    const stop = (sig: string) => {
-      log.info({ signal: sig }, "stopping: passing SIGTERM to litestream");
-      resolve();
-    };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
-  });
+  log.info({ signal: await untilSignal() }, "stopping: passing SIGTERM to litestream");
   await r.stop();
   return 0;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 export function statusRows(s: ReplicateState, now = Date.now()): string[][] {
@@ -80,9 +64,9 @@ export async function statusCommand(argv: string[]): Promise<number> {
     if (rep)
       found.push({
         node: n.name,
-        replicate: { ...rep, running: alive(rep.pid) && rep.litestream.status !== "stopped" },
+        replicate: { ...rep, running: processAlive(rep.pid) && rep.litestream.status !== "stopped" },
       });
-    if (fol) found.push({ node: n.name, follow: { ...fol, running: alive(fol.pid) } });
+    if (fol) found.push({ node: n.name, follow: { ...fol, running: processAlive(fol.pid) } });
   }
   if (!found.length) {
     const msg = `no state on this machine for ${nodes.map((n) => `${n.name} (${n.stateDir})`).join(", ")}: neither understudy replicate nor understudy follow has run here`;

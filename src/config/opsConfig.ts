@@ -14,8 +14,11 @@ export interface HeartbeatConfig {
   targets: string[];
   interval: number;
   timeout: number;
+  /** Consecutive failures before #ops hears about it (the plan: 2). */
   alertAfter: number;
+  /** Consecutive failures before the escalation channel hears about it (the plan: 5). */
   escalateAfter: number;
+  /** While still down, remind #ops this often (0: never). */
   reminderInterval: number;
   stateFile: string;
   slackWebhook?: SecretRef;

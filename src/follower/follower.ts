@@ -266,7 +266,7 @@ export class Follower {
     }
   }
 
-  /** Waits for every database's work in flight (stop, and tests that want a round's effects). */
+  /** Waits for every database's work in flight, before stop() closes the databases. */
   async settle(): Promise<void> {
     while (this.inflight.size) await Promise.all([...this.inflight]);
   }

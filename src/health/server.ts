@@ -2,6 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { NodeConfig } from "../config/types";
 import { parseDuration } from "../util/duration";
+import { closeHttp, listenHttp } from "../util/net";
 import { type NodeSummary, nodeSummary } from "./summary";
 
 export interface HealthServerOptions {
@@ -29,17 +30,11 @@ export class HealthServer {
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(port, host, () => resolve(this.server.address() as AddressInfo));
-    });
+    return listenHttp(this.server, host, port);
   }
 
   close(): Promise<void> {
-    return new Promise((r) => {
-      this.server.close(() => r());
-      this.server.closeAllConnections();
-    });
+    return closeHttp(this.server);
   }
 
   private summary(): NodeSummary {

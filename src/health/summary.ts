@@ -3,17 +3,7 @@ import { join } from "node:path";
 import type { NodeConfig } from "../config/types";
 import { FOLLOW_STATE_FILE, type FollowState } from "../follower/follower";
 import { type ReplicateState, readReplicateState } from "../replicate/state";
-
-/** Whether a process with this pid exists on this machine (the daemons write their pid into their state). */
-function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+import { processAlive } from "../util/process";
 
 export interface ReplicationSummary {
   running: boolean;
@@ -68,9 +58,9 @@ export function replicationSummary(node: NodeConfig): ReplicationSummary | undef
     };
   }
   if (!s) return undefined;
-  const running = alive(s.pid) && s.litestream.status === "running";
+  const running = processAlive(s.pid) && s.litestream.status === "running";
   const problems: string[] = [];
-  if (!alive(s.pid)) problems.push(`understudy replicate (pid ${s.pid}) is not running`);
+  if (!processAlive(s.pid)) problems.push(`understudy replicate (pid ${s.pid}) is not running`);
   else if (s.litestream.status !== "running")
     problems.push(
       `litestream is ${s.litestream.status}${s.litestream.waitingFor ? `: ${s.litestream.waitingFor}` : ""}`,
@@ -100,7 +90,7 @@ export function followSummary(node: NodeConfig): FollowSummary | undefined {
   if (problem) return { running: false, databases: 0, following: 0, stalled: 0, problems: [problem] };
   if (!s) return undefined;
   const problems: string[] = [];
-  const running = alive(s.pid);
+  const running = processAlive(s.pid);
   if (!running) problems.push(`understudy follow (pid ${s.pid}) is not running`);
   let worst: { name: string; lag: number } | undefined;
   let unknown: string | undefined;

@@ -29,9 +29,9 @@ export function readHeartbeatState(file: string): HeartbeatState {
     const s = JSON.parse(readFileSync(file, "utf8")) as HeartbeatState;
     if (s && typeof s === "object" && s.targets && typeof s.targets === "object") return s;
   } catch {
-    // fall through: a corrupt state file must not stop the watcher
+    // a corrupt state file must not stop the watcher: it starts counting afresh
   }
-  return { version: 1, targets: {}, ...{ corrupt: true } } as HeartbeatState;
+  return { version: 1, targets: {} };
 }
 
 export function writeHeartbeatState(file: string, s: HeartbeatState): void {

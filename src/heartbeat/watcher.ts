@@ -1,18 +1,15 @@
 import type { Logger } from "pino";
+import type { HeartbeatConfig } from "../config/opsConfig";
 import { formatAge } from "../util/duration";
 import type { Notifier } from "./notifier";
 import { freshTarget, type HeartbeatState, readHeartbeatState, type TargetState, writeHeartbeatState } from "./state";
 
-export interface HeartbeatOptions {
-  interval: number;
-  timeout: number;
-  /** Consecutive failures before #ops hears about it (the plan: 2). */
-  alertAfter: number;
-  /** Consecutive failures before the escalation channel hears about it (the plan: 5). */
-  escalateAfter: number;
-  /** While still down, remind #ops this often (0: never). */
-  reminderInterval: number;
-  stateFile: string;
+/** The config's timing and thresholds, with the webhooks already turned into notifiers. */
+export interface HeartbeatOptions
+  extends Pick<
+    HeartbeatConfig,
+    "interval" | "timeout" | "alertAfter" | "escalateAfter" | "reminderInterval" | "stateFile"
+  > {
   ops?: Notifier;
   escalation?: Notifier;
   log: Logger;

@@ -1,17 +1,7 @@
+import { promLabels } from "../util/prometheus";
 import type { HostHealth } from "./types";
 
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
-
-function esc(v: string): string {
-  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-}
-
-function labels(l: Record<string, string>): string {
-  const s = Object.entries(l)
-    .map(([k, v]) => `${k}="${esc(v)}"`)
-    .join(",");
-  return s ? `{${s}}` : "";
-}
 
 class Counter {
   readonly values = new Map<string, { labels: Record<string, string>; n: number }>();
@@ -51,7 +41,7 @@ export class ProxyMetrics {
     const out: string[] = [];
     const counter = (name: string, help: string, c: Counter) => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
-      for (const v of c.values.values()) out.push(`${name}${labels(v.labels)} ${v.n}`);
+      for (const v of c.values.values()) out.push(`${name}${promLabels(v.labels)} ${v.n}`);
     };
     counter("understudy_inference_requests_total", "Requests answered, by endpoint, target and status.", this.requests);
     counter(
@@ -68,10 +58,10 @@ export class ProxyMetrics {
     out.push(`# HELP ${h} Time from sending a request upstream to its response headers.`, `# TYPE ${h} histogram`);
     for (const s of this.upstreamLatency.series.values()) {
       BUCKETS.forEach((b, i) => {
-        out.push(`${h}_bucket${labels({ ...s.labels, le: String(b) })} ${s.counts[i]}`);
+        out.push(`${h}_bucket${promLabels({ ...s.labels, le: String(b) })} ${s.counts[i]}`);
       });
-      out.push(`${h}_bucket${labels({ ...s.labels, le: "+Inf" })} ${s.n}`);
-      out.push(`${h}_sum${labels(s.labels)} ${s.sum}`, `${h}_count${labels(s.labels)} ${s.n}`);
+      out.push(`${h}_bucket${promLabels({ ...s.labels, le: "+Inf" })} ${s.n}`);
+      out.push(`${h}_sum${promLabels(s.labels)} ${s.sum}`, `${h}_count${promLabels(s.labels)} ${s.n}`);
     }
     out.push(
       "# HELP understudy_inference_inflight Requests in progress.",
@@ -83,14 +73,14 @@ export class ProxyMetrics {
       "# TYPE understudy_inference_host_healthy gauge",
     );
     for (const [host, s] of health)
-      out.push(`understudy_inference_host_healthy${labels({ host })} ${s.healthy ? 1 : 0}`);
+      out.push(`understudy_inference_host_healthy${promLabels({ host })} ${s.healthy ? 1 : 0}`);
     out.push(
       "# HELP understudy_inference_host_check_latency_ms Latency of the host's last good health check.",
       "# TYPE understudy_inference_host_check_latency_ms gauge",
     );
     for (const [host, s] of health)
       if (s.latencyMs !== undefined)
-        out.push(`understudy_inference_host_check_latency_ms${labels({ host })} ${s.latencyMs}`);
+        out.push(`understudy_inference_host_check_latency_ms${promLabels({ host })} ${s.latencyMs}`);
     return `${out.join("\n")}\n`;
   }
 }

@@ -49,12 +49,13 @@ export class HealthMonitor extends EventEmitter {
     }
   }
 
-  start(): void {
+  /** Checks now and then every interval; resolves once the first round is done, so routing starts informed. */
+  start(): Promise<void> {
     const loop = async () => {
       await this.checkAll();
       if (!this.stopped) this.timer = setTimeout(loop, this.cfg.monitor.interval);
     };
-    void loop();
+    return loop();
   }
 
   async stop(): Promise<void> {

@@ -2,6 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
+import { closeHttp, listenHttp } from "../util/net";
 import { fromOllamaChat, fromOllamaGenerate, fromOpenAIChat, TranslationError } from "./anthropicRequest";
 import { type Dialect, inBandError, renderFull, replyFromMessage, StreamTranslator } from "./anthropicResponse";
 import type { ProxyMetrics } from "./metrics";
@@ -105,17 +106,11 @@ export class InferenceProxy {
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(port, host, () => resolve(this.server.address() as AddressInfo));
-    });
+    return listenHttp(this.server, host, port);
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeIdleConnections();
-    });
+    return closeHttp(this.server);
   }
 
   private authorized(req: http.IncomingMessage): boolean {

@@ -1,20 +1,12 @@
+import { promLabels } from "../util/prometheus";
 import type { ReplicateState } from "./state";
-
-function esc(v: string): string {
-  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-}
 
 /** Prometheus text exposition of the replicate role's state. */
 export function renderReplicateMetrics(s: ReplicateState): string {
   const out: string[] = [];
   const metric = (name: string, type: string, help: string, rows: [Record<string, string>, number][]) => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, v] of rows) {
-      const l = Object.entries(labels)
-        .map(([k, x]) => `${k}="${esc(x)}"`)
-        .join(",");
-      out.push(`${name}${l ? `{${l}}` : ""} ${Number.isFinite(v) ? v : "NaN"}`);
-    }
+    for (const [labels, v] of rows) out.push(`${name}${promLabels(labels)} ${Number.isFinite(v) ? v : "NaN"}`);
   };
   const ls = s.litestream;
   metric("understudy_litestream_up", "gauge", "1 while the supervised Litestream process runs.", [

@@ -13,7 +13,7 @@ import { resolveSecret } from "../secrets/resolve";
 import { openStore } from "../store/open";
 import type { ReplicaStore } from "../store/store";
 import { writeFileAtomic } from "../util/atomic";
-import { splitHostPort } from "../util/net";
+import { listenHttp, splitHostPort } from "../util/net";
 import { renderReplicateMetrics } from "./metrics";
 import { applyEvent, type DbReplicationState, type ReplicateState, writeReplicateState } from "./state";
 
@@ -266,7 +266,7 @@ export class Replicator {
     return renderReplicateMetrics(this.state) + theirs;
   }
 
-  private serveMetrics(listen: string): Promise<void> {
+  private async serveMetrics(listen: string): Promise<void> {
     const { host, port } = splitHostPort(listen, "replicate.metrics-listen");
     this.server = createServer((req, res) => {
       if (req.url === "/metrics") {
@@ -281,9 +281,8 @@ export class Replicator {
         res.writeHead(404).end();
       }
     });
-    return new Promise((resolve, reject) => {
-      this.server?.once("error", (e) => reject(new Error(`replicate.metrics-listen ${listen}: ${e.message}`)));
-      this.server?.listen(port, host, () => resolve());
+    await listenHttp(this.server, host, port).catch((e: Error) => {
+      throw new Error(`replicate.metrics-listen ${listen}: ${e.message}`);
     });
   }
 

@@ -1,11 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import pino from "pino";
+import { loadRoutingFile } from "../../src/inference/config";
 import { ProxyMetrics } from "../../src/inference/metrics";
 import { HealthMonitor } from "../../src/inference/monitor";
 import { InferenceProxy } from "../../src/inference/proxy";
 import { Router } from "../../src/inference/router";
 import type { InferenceConfig } from "../../src/inference/types";
+import { EXAMPLES } from "./env";
 
 const STANDIN = join(__dirname, "..", "standins", "ollama.js");
 
@@ -64,45 +66,26 @@ export class OllamaProcess {
   }
 }
 
+/** The plan's own tier-routing.json, pointed at the stand-ins, with test-sized timings. */
 export function routingFor(anvil: string, forge: string, claudeUrl = "http://127.0.0.1:9"): InferenceConfig {
+  const plan = loadRoutingFile(join(EXAMPLES, "tier-routing.json"));
+  const urls: Record<string, string> = { anvil, forge };
   return {
+    ...plan,
     source: "test",
-    hosts: [
-      { name: "anvil", url: anvil, healthPath: "/api/tags", healthTimeout: 1000, tiers: ["1", "2", "2t", "2cHQ"] },
-      {
-        name: "forge",
-        url: forge,
-        healthPath: "/api/tags",
-        healthTimeout: 1000,
-        tiers: ["2c", "2cf", "2d", "3", "3s", "3r"],
-      },
-    ],
-    rules: [
-      {
-        name: "anvil-down",
-        down: "anvil",
-        tiers: ["1", "2", "2t", "2cHQ"],
-        to: {
-          kind: "host",
-          host: "forge",
-          models: { "llama3.1:8b": "llama3.1:8b", "qwen2.5-coder:32b": "qwen2.5-coder:32b-instruct-q8_0" },
-        },
-      },
-      { name: "forge-down", down: "forge", tiers: ["2c", "2cf", "2d", "3", "3s", "3r"], to: { kind: "claude" } },
-    ],
+    hosts: plan.hosts.map((h) => ({ ...h, url: urls[h.name], healthTimeout: 1000 })),
     claude: {
+      ...plan.claude,
       apiKey: { scheme: "env", target: "TEST_ANTHROPIC_KEY", text: "env:TEST_ANTHROPIC_KEY" },
       baseUrl: claudeUrl,
-      model: "claude-sonnet-4-5",
-      models: {},
       maxTokens: 1024,
       timeout: 30_000,
     },
     monitor: { interval: 200, failAfter: 2, recoverAfter: 2, healthFile: "", overrideFile: "" },
     proxy: {
+      ...plan.proxy,
       listen: "127.0.0.1:0",
       responseTimeout: 30_000,
-      connectTimeout: 2000,
       idleTimeout: 30_000,
       maxBodyBytes: 1 << 20,
     },
@@ -136,8 +119,7 @@ export async function startProxy(
     token: opts.token,
     claudeKey: async () => opts.claudeKey ?? "",
   });
-  await monitor.checkAll();
-  monitor.start();
+  await monitor.start();
   const addr = await proxy.listen("127.0.0.1", 0);
   return {
     url: `http://127.0.0.1:${addr.port}`,

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { writeFileAtomic } from "../../util/atomic";
-import type { DiscoveryProvider } from "./provider";
+import { DiscoveryError, type DiscoveryProvider } from "./provider";
 
 export type DnsRecords = Record<string, string>;
 
@@ -25,7 +25,7 @@ export class DnsRecordsProvider implements DiscoveryProvider {
   async point(name: string, address: string): Promise<string> {
     const n = name.toLowerCase().replace(/\.$/, "");
     if (n !== this.zone && !n.endsWith(`.${this.zone}`))
-      throw new Error(`${name} is outside the responder's zone "${this.zone}" (discovery.dns.zone)`);
+      throw new DiscoveryError(`${name} is outside the responder's zone "${this.zone}" (discovery.dns.zone)`);
     const records = readDnsRecords(this.file);
     if (records[n] === address) return `${this.file}: ${n} already answers ${address}; unchanged`;
     const was = records[n];
