@@ -31,6 +31,8 @@ export async function followCommand(argv: string[]): Promise<number> {
     probeMs: cfg.follow.probeInterval,
     concurrency: cfg.follow.concurrency,
   });
+  // Takes the data dir's lock first: a second follower must be refused before it binds or touches anything.
+  f.start();
   const listen = values["metrics-listen"] ?? cfg.follow.metricsListen;
   const server = listen
     ? createServer((req, res) => {
@@ -46,7 +48,6 @@ export async function followCommand(argv: string[]): Promise<number> {
       throw new UserError(`follow.metrics-listen ${listen}: ${e.message}`);
     });
   }
-  f.start();
   log.info({ databases: f.state.databases.length, dataDir: node.dataDir, store: store.describe() }, "following");
   await untilSignal();
   log.info("stopping");
@@ -74,14 +75,16 @@ export function followRows(s: FollowState, now = Date.now()): string[][] {
       d.lastAppliedAt ? `${formatAge(now - Date.parse(d.lastAppliedAt))} ago` : "never",
       String(d.segmentsApplied),
       String(d.bootstraps),
-      d.lastError ? `ERROR ${d.lastError.message}` : (d.lastEvent?.message ?? ""),
+      d.lastError
+        ? `ERROR ${d.lastError.message}${d.retryAt ? ` (next try in ${formatAge(Math.max(0, Date.parse(d.retryAt) - now))})` : ""}`
+        : (d.lastEvent?.message ?? ""),
     ]);
   return rows;
 }
 
 export function followSummary(s: FollowState): string {
   const ops = s.operationsPerMinute;
-  return `node ${s.node} follows ${s.store} | pid ${s.pid} | ${s.mode === "manifest" ? `positions published by the primary (${formatAge(s.manifestAgeMs ?? 0)} old)` : s.staleManifestAgeMs !== undefined ? `probing: the primary's positions are ${formatAge(s.staleManifestAgeMs)} old (is understudy replicate running?)` : "probing (no positions published by the primary)"} | store ops/min: ${ops.get ?? 0} GET (${ops.getMissing ?? 0} missing), ${ops.list ?? 0} LIST, ${formatSize(ops.bytesDown ?? 0)} down | updated ${formatAge(Date.now() - Date.parse(s.updatedAt))} ago`;
+  return `node ${s.node} follows ${s.store} | pid ${s.pid} | ${s.mode === "manifest" ? `positions published by the primary (${formatAge(s.manifestAgeMs ?? 0)} old)` : s.staleManifestAgeMs !== undefined ? `probing: the primary's positions are ${formatAge(s.staleManifestAgeMs)} old (is understudy replicate running?)` : "probing (no positions published by the primary)"} | store ops/min: ${ops.get ?? 0} GET (${ops.getMissing ?? 0} missing), ${ops.list ?? 0} LIST, ${formatSize(ops.bytesDown ?? 0)} down | updated ${formatAge(Date.now() - Date.parse(s.updatedAt))} ago${s.storeError ? ` | STORE: ${s.storeError}` : ""}`;
 }
 
 export async function restoreCommand(argv: string[]): Promise<number> {

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { selectNode } from "../config/load";
 import type { FollowState } from "../follower/follower";
+import { judgeFollowState } from "../health/summary";
 import { Replicator } from "../replicate/replicator";
 import { type ReplicateState, readReplicateState } from "../replicate/state";
 import { verifyStore } from "../replicate/verify";
@@ -93,15 +94,24 @@ export async function statusCommand(argv: string[]): Promise<number> {
     }
     if (f.follow) {
       const s = f.follow;
-      const stalled = s.databases.filter((d) => d.phase === "stalled");
-      ok &&= s.running && stalled.length === 0;
-      if (values.json) continue;
-      console.log(`${followSummary(s)}${s.running ? "" : " | NOT RUNNING"}\n`);
+      const judged = judgeFollowState(s, s.running);
+      const lagOk = judged.worstLagMs !== undefined && judged.worstLagMs <= cfg.health.readyLag;
+      if (judged.worstLagMs !== undefined && !lagOk)
+        judged.problems.push(
+          `worst lag ${formatAge(judged.worstLagMs)} (${judged.worstDb}) exceeds ${formatAge(cfg.health.readyLag)} (health.ready-lag)`,
+        );
+      ok &&= judged.problems.length === 0 && lagOk;
+      if (values.json) {
+        Object.assign(s, { problems: judged.problems, worstLagMs: judged.worstLagMs });
+        continue;
+      }
+      console.log(`${followSummary(s)}${judged.running ? "" : " | NOT RUNNING"}\n`);
       console.log(renderTable(followRows(s)));
-      const lags = s.databases.map((d) => d.lagMs ?? Number.NaN).filter(Number.isFinite);
       console.log(
-        `\n${s.databases.length} following databases, ${s.databases.filter((d) => d.phase === "following").length} following, ${stalled.length} stalled, worst lag ${lags.length ? (Math.max(...lags) / 1000).toFixed(1) : "-"}s\n`,
+        `\n${s.databases.length} followed databases, ${judged.following} following, ${judged.stalled} stalled or damaged, worst lag ${judged.worstLagMs === undefined ? `unknown (${judged.worstDb ?? "no copy yet"})` : `${(judged.worstLagMs / 1000).toFixed(1)}s`}`,
       );
+      if (judged.problems.length) console.log(`problems:\n${judged.problems.map((p) => `  - ${p}`).join("\n")}`);
+      console.log("");
     }
   }
   if (values.json) printJson(found.length === 1 ? (found[0].replicate ?? found[0].follow) : found);

@@ -1,12 +1,18 @@
 import { closeSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import { type GenerationSummary, summarizeReplica } from "../litestream/replicaLayout";
 import type { ReplicaStore } from "../store/store";
-import { standbyPageOne } from "./liveDatabase";
+import { standbyCounter, standbyPageOne } from "./liveDatabase";
 import { CorruptDataError, decodeLz4Frame } from "./lz4";
-import { consumeSegment, type FollowPosition, mergeTransactions } from "./position";
+import { consumeSegment, type FollowPosition, mergeTransactions, segmentKey } from "./position";
 
+/** The replica cannot be built past a point: no snapshot yet, or a WAL segment missing after the snapshot. */
 export class ReplicaGapError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** Where the chain breaks, when it breaks inside a generation. */
+    readonly at?: { generation: string; index: number; offset: number },
+    readonly key?: string,
+  ) {
     super(message);
     this.name = "ReplicaGapError";
   }
@@ -24,6 +30,13 @@ export interface BuildResult {
   generation: GenerationSummary;
   segments: number;
   bytesDownloaded: number;
+  /** With stopAtBreak: where the chain broke (a missing or corrupt segment); the file holds everything before it. */
+  broken?: {
+    kind: "gap" | "corrupt";
+    message: string;
+    key: string;
+    at: { generation: string; index: number; offset: number };
+  };
 }
 
 function writeAll(fd: number, buf: Buffer, pos: number): void {
@@ -46,7 +59,7 @@ export async function buildFromReplica(
   store: ReplicaStore,
   prefix: string,
   outPath: string,
-  opts: { at?: Date; onProgress?: (p: BuildProgress) => void } = {},
+  opts: { at?: Date; onProgress?: (p: BuildProgress) => void; stopAtBreak?: boolean } = {},
 ): Promise<BuildResult> {
   const summary = await summarizeReplica(store, prefix);
   const at = opts.at;
@@ -91,27 +104,37 @@ export async function buildFromReplica(
       sourceUploadedAt: snap.at.toISOString(),
     };
     let applied = 0;
+    let broken: BuildResult["broken"];
     for (const seg of segments) {
       if (seg.index < pos.index) continue;
       if (seg.index === pos.index + 1 && seg.offset === 0 && pos.offset > 0) {
         // Litestream started the next WAL index: its header restarts the chain; an uncommitted tail never commits.
         pos = { ...pos, index: seg.index, offset: 0, chain: undefined, pending: undefined };
       }
+      const at = { generation: gen.id, index: pos.index, offset: pos.offset };
       if (seg.index !== pos.index || seg.offset !== pos.offset) {
         if (seg.index === pos.index && seg.offset < pos.offset) continue;
-        throw new ReplicaGapError(
+        const gap = new ReplicaGapError(
           `${prefix}: expected WAL segment ${pos.index.toString(16)}:${pos.offset}, found ${seg.index.toString(16)}:${seg.offset}`,
+          at,
+          segmentKey(prefix, gen.id, pos.index, pos.offset),
         );
+        if (!opts.stopAtBreak) throw gap;
+        broken = { kind: "gap", message: gap.message, key: gap.key as string, at };
+        break;
       }
       const raw = await store.get(seg.key);
       bytes += raw.length;
-      let decoded: Buffer;
+      let step: ReturnType<typeof consumeSegment>;
       try {
-        decoded = decodeLz4Frame(raw);
+        step = consumeSegment(pos, decodeLz4Frame(raw));
       } catch (e) {
-        throw new CorruptDataError(`${seg.key}: ${(e as Error).message}`);
+        const bad = new CorruptDataError(`${seg.key}: ${(e as Error).message}`);
+        if (!opts.stopAtBreak) throw bad;
+        broken = { kind: "corrupt", message: bad.message, key: seg.key, at };
+        break;
       }
-      const { next, transactions } = consumeSegment(pos, decoded);
+      const { next, transactions } = step;
       const merged = mergeTransactions(transactions, pos.dbPages);
       if (transactions.length) applyToPrivateFile(fd, merged.pages, merged.dbPages, pageSize);
       pos = { ...next, sourceUploadedAt: seg.at.toISOString() };
@@ -121,10 +144,10 @@ export async function buildFromReplica(
     // A private copy takes the standby's page-1 form: rollback-journal mode, a fresh change counter.
     const page1 = Buffer.alloc(pageSize);
     readSync(fd, page1, 0, pageSize, 0);
-    writeAll(fd, standbyPageOne(page1, page1.readUInt32BE(24) + 1, pos.dbPages), 0);
+    writeAll(fd, standbyPageOne(page1, standbyCounter(page1.readUInt32BE(24)), pos.dbPages), 0);
     ftruncateSync(fd, pos.dbPages * pageSize);
     fsyncSync(fd);
-    return { position: pos, generation: gen, segments: applied, bytesDownloaded: bytes };
+    return { position: pos, generation: gen, segments: applied, bytesDownloaded: bytes, broken };
   } finally {
     closeSync(fd);
   }

@@ -12,14 +12,8 @@ export function renderFollowMetrics(s: FollowState): string {
   g(
     "understudy_follow_lag_seconds",
     "gauge",
-    "How far the standby copy trails the newest data in the store.",
+    "Age of the oldest primary commit the copy lacks (grows while nothing confirms the copy is current).",
     per((d) => (d.lagMs === undefined ? undefined : d.lagMs / 1000)),
-  );
-  g(
-    "understudy_follow_behind_primary_seconds",
-    "gauge",
-    "How far the copy trails the primary's newest change, when published.",
-    per((d) => (d.behindPrimaryMs === undefined ? undefined : d.behindPrimaryMs / 1000)),
   );
   g(
     "understudy_follow_segments_applied_total",
@@ -42,8 +36,8 @@ export function renderFollowMetrics(s: FollowState): string {
   g(
     "understudy_follow_stalled",
     "gauge",
-    "1 while the copy cannot advance (corrupt or missing data).",
-    per((d) => (d.phase === "stalled" ? 1 : 0)),
+    "1 while the copy cannot advance (a gap or corrupt data in the store, a full disk, a damaged copy).",
+    per((d) => (d.phase === "stalled" || d.phase === "damaged" ? 1 : 0)),
   );
   const ops = s.operations;
   g("understudy_follow_store_operations_total", "counter", "Store operations by kind.", [

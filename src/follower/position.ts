@@ -18,6 +18,8 @@ export interface FollowPosition {
   /** Upload time of the newest segment applied, when known. */
   sourceUploadedAt?: string;
   appliedAt: string;
+  /** Written by a follower that marks its change counters (see standbyCounter): the copy's counter is checked. */
+  counters?: boolean;
 }
 
 export function hex8(n: number): string {
@@ -89,5 +91,5 @@ export function readPosition(file: string): FollowPosition | undefined {
  * database after a power cut only makes the follower re-apply, and a lost file only makes it bootstrap.
  */
 export function writePosition(file: string, pos: FollowPosition): void {
-  writeFileAtomic(file, `${JSON.stringify(pos)}\n`, 0o644, false);
+  writeFileAtomic(file, `${JSON.stringify({ ...pos, counters: true })}\n`, 0o644, false);
 }

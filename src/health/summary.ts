@@ -85,47 +85,61 @@ export function replicationSummary(node: NodeConfig): ReplicationSummary | undef
   };
 }
 
-export function followSummary(node: NodeConfig): FollowSummary | undefined {
-  const { value: s, problem } = readJson<FollowState>(join(node.stateDir, FOLLOW_STATE_FILE));
-  if (problem) return { running: false, databases: 0, following: 0, stalled: 0, problems: [problem] };
-  if (!s) return undefined;
+/** A follower whose state file is older than this is not reporting, whatever its pid says. */
+export function followSilenceLimitMs(s: Pick<FollowState, "pollMs">): number {
+  return Math.max(5 * (s.pollMs ?? 1000), 10_000);
+}
+
+/**
+ * The one judge of a standby's follower, used by status, the health endpoints and doctor alike: every problem in
+ * words, and the worst lag — undefined when any followed database has no current copy, and grown by the time
+ * the follower has been silent.
+ */
+export function judgeFollowState(s: FollowState, alive: boolean, now = Date.now()): FollowSummary {
   const problems: string[] = [];
-  const running = processAlive(s.pid);
-  if (!running) problems.push(`understudy follow (pid ${s.pid}) is not running`);
+  const silentMs = Math.max(0, now - Date.parse(s.updatedAt));
+  const reporting = silentMs <= followSilenceLimitMs(s);
+  if (!alive) problems.push(`understudy follow (pid ${s.pid}) is not running`);
+  else if (!reporting)
+    problems.push(
+      `understudy follow (pid ${s.pid}) is not reporting: its state is ${Math.round(silentMs / 1000)}s old`,
+    );
+  if (s.storeError) problems.push(`cannot read the store: ${s.storeError}`);
   let worst: { name: string; lag: number } | undefined;
   let unknown: string | undefined;
+  const notFollowing = s.databases.filter((d) => d.phase !== "following");
   for (const d of s.databases) {
-    if (d.phase !== "following") {
-      unknown ??= `${d.name} is ${d.phase}`;
+    if (d.phase !== "following" || d.lagMs === undefined) {
+      unknown ??= d.name;
       continue;
     }
-    // The primary's own clock is the truer measure when it publishes positions; else the store's.
-    const lag = d.behindPrimaryMs ?? d.lagMs ?? 0;
-    if (!worst || lag > worst.lag) worst = { name: d.name, lag };
+    if (!worst || d.lagMs > worst.lag) worst = { name: d.name, lag: d.lagMs };
   }
-  const stalled = s.databases.filter((d) => d.phase === "stalled");
-  if (stalled.length)
-    problems.push(
-      `${stalled.length} stalled (${stalled
-        .slice(0, 3)
-        .map((d) => d.name)
-        .join(", ")})`,
-    );
-  if (unknown) problems.push(unknown);
+  for (const d of notFollowing.slice(0, 5))
+    problems.push(`${d.name} is ${d.phase}${d.lastError ? `: ${d.lastError.message}` : ""}`);
+  if (notFollowing.length > 5) problems.push(`… and ${notFollowing.length - 5} more not following`);
+  for (const d of s.databases.filter((x) => x.phase === "following" && x.lastError).slice(0, 5))
+    problems.push(`${d.name}: ${d.lastError?.message}`);
   if (s.staleManifestAgeMs)
     problems.push(`primary's positions manifest is ${Math.round(s.staleManifestAgeMs / 1000)}s old`);
-  // Lag is only as fresh as the state file: a follower that stopped writing it is as far behind as its silence.
-  const silentMs = Date.now() - Date.parse(s.updatedAt);
+  const stalled = s.databases.filter((d) => d.phase === "stalled" || d.phase === "damaged");
   return {
-    running,
+    running: alive && reporting,
     databases: s.databases.length,
-    following: s.databases.filter((d) => d.phase === "following").length,
+    following: s.databases.length - notFollowing.length,
     stalled: stalled.length,
-    worstLagMs: unknown || !worst ? undefined : worst.lag + Math.max(0, silentMs),
-    worstDb: unknown ? unknown.split(" ")[0] : worst?.name,
+    worstLagMs: unknown || !worst ? undefined : worst.lag + silentMs,
+    worstDb: unknown ?? worst?.name,
     mode: s.mode,
     problems,
   };
+}
+
+export function followSummary(node: NodeConfig, now = Date.now()): FollowSummary | undefined {
+  const { value: s, problem } = readJson<FollowState>(join(node.stateDir, FOLLOW_STATE_FILE));
+  if (problem) return { running: false, databases: 0, following: 0, stalled: 0, problems: [problem] };
+  if (!s) return undefined;
+  return judgeFollowState(s, processAlive(s.pid), now);
 }
 
 export function nodeSummary(node: NodeConfig): NodeSummary {

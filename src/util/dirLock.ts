@@ -1,0 +1,42 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { UserError } from "../config/errors";
+
+/**
+ * A lock on a directory that dies with its process: SQLite's EXCLUSIVE lock on a small file in it (an fcntl
+ * lock, which the kernel drops when the process exits however it ends). A second holder is refused with the
+ * first one's pid. The lock file is only ever opened through SQLite, so no stray descriptor can drop it.
+ */
+export class DirLock {
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly pidFile: string,
+  ) {}
+
+  static acquire(dir: string, role: string): DirLock {
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `.understudy-${role}.lock`);
+    const pidFile = `${file}.pid`;
+    const db = new Database(file, { timeout: 0 });
+    try {
+      // An empty database makes SQLite open a journal for the lock's lifetime; one page of content avoids that.
+      if (db.pragma("user_version", { simple: true }) !== 1) db.pragma("user_version = 1");
+      db.exec("BEGIN EXCLUSIVE");
+    } catch (e) {
+      db.close();
+      if ((e as { code?: string }).code !== "SQLITE_BUSY") throw e;
+      const pid = existsSync(pidFile) ? readFileSync(pidFile, "utf8").trim() : "unknown";
+      throw new UserError(
+        `${dir} is in use by another understudy ${role} (pid ${pid}); stop it first, or give this one its own directory`,
+      );
+    }
+    writeFileSync(pidFile, `${process.pid}\n`);
+    return new DirLock(db, pidFile);
+  }
+
+  release(): void {
+    rmSync(this.pidFile, { force: true });
+    this.db.close();
+  }
+}
