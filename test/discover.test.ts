@@ -5,6 +5,7 @@ import { test } from "node:test";
 import { createDatabase } from "../src/demo/fleet";
 import { discover } from "../src/fleet/discover";
 import { loadInventory } from "../src/fleet/inventory";
+import { DirLock } from "../src/util/dirLock";
 import { cli, EXAMPLES, tempDir } from "./helpers/env";
 
 function planFleet(dir: string): string {
@@ -46,6 +47,10 @@ test("discover recognises databases by header, not by name, and honours exclude"
   writeFileSync(join(data, "fake.db"), "this is not sqlite at all, just text padded out to a hundred bytes ".repeat(3));
   writeFileSync(join(data, "empty.db"), "");
   copyFileSync(join(data, "app.db"), join(data, "scratch.sqlite"));
+  // understudy's own files on a standby: the follower's lock (a small SQLite file) and a copy built aside.
+  const lock = DirLock.acquire(data, "follow");
+  t.after(() => lock.release());
+  copyFileSync(join(data, "app.db"), join(data, ".app.db.understudy-bootstrap"));
   const cfg = join(dir, "understudy.yml");
   writeFileSync(
     cfg,

@@ -36,7 +36,15 @@ test("doctor: one line per prerequisite, pass with a healthy peer; clock skew an
   ]);
   assert.equal(bad.code, 1);
   assert.match(bad.stdout, /^FAIL\s+clock\s+standby's clock is ahead by 1[12]\d\.\d\ds.*\n\s+fix: enable NTP/m);
-  assert.match(bad.stdout, /^FAIL\s+data-dir\s+.* does not exist\n\s+fix: mkdir -p /m);
+  assert.match(bad.stdout, /^FAIL\s+data-dir\s+.* does not exist.*\n\s+fix: mkdir -p /m);
+  // A standby's data dir that does not exist yet: its free space is measured where it will be created.
+  rmSync(cfg.nodes[1].dataDir, { recursive: true, force: true });
+  const standby = await cli(["doctor", "--config", file, "--node", "standby", "--json"]);
+  const space = (JSON.parse(standby.stdout) as { check: string; status: string; detail: string }[]).find(
+    (c) => c.check === "data-dir",
+  );
+  assert.equal(space?.status, "pass", standby.stdout);
+  assert.match(space?.detail ?? "", /not created yet; measured at .*: .* free, the fleet needs/);
   const down = await cli(["doctor", "--config", file, "--peer", "http://127.0.0.1:1/health", "--json"]);
   const checks = JSON.parse(down.stdout) as { check: string; status: string; fix?: string }[];
   assert.equal(checks.find((c) => c.check === "peer")?.status, "fail");

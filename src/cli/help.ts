@@ -123,9 +123,12 @@ Example:
 
 Shows the state of the roles that ran on this machine. Primary (replicate): per database present,
 generation, position, last upload and its age, uploads, last error. Standby (follow): per database
-phase, applied position, lag behind the store, last apply, bootstraps, last error or event, and the
-follower's store operations per minute. Exits 1 if a role is not running, a database has a current
-error or a copy is stalled.
+phase (following, waiting, bootstrapping, stalled, damaged), applied position, lag (age of the oldest
+primary commit the copy lacks; it grows while nothing confirms the copy is current), last apply,
+bootstraps, last error with its next retry, the follower's store operations per minute, and problems.
+Exits 1 if a role is not running or not reporting (state older than 5 poll intervals, >= 10s), the
+store cannot be read, a database is not following or has a current error, or the worst lag exceeds
+health.ready-lag.
 
 Example:
   understudy status --json | jq '.databases[] | select(.lastError)'`,
@@ -135,8 +138,12 @@ Example:
 The standby's long-running role. Keeps a copy of every database whose tier follows in the standby's
 data dir (--data-dir overrides it): bootstraps from the newest snapshot, then applies only committed
 transactions from new WAL segments, each LZ4 frame and WAL checksum verified. Steady state needs no
-listings: it reads the positions the primary publishes. Readers may open the copies read-only at any
-time. Metrics on /metrics (default 127.0.0.1:9811).
+listings: it reads the positions the primary publishes. Readers may open the copies at any time,
+read-only or read-write: they see a committed state or wait. A lock keeper child process holds each
+apply's lock, so a killed follower is rolled back before readers see it. A gap or corrupt segment in
+the store is held (everything before it applied) and retried with backoff; a full disk or a failed
+apply keeps the last good state; a copy changed by another process is rebuilt. One follower per data
+dir: a second is refused with the first one's pid. Metrics on /metrics (default 127.0.0.1:9811).
 
 Example:
   understudy follow --config understudy.yml --node forge`,
@@ -149,11 +156,13 @@ before --at (an ISO time), then every WAL segment up to it, verified as it goes,
 Example:
   understudy restore invoices.db --at 2026-11-28T23:00:00Z -o /tmp/invoices.db`,
 
-  verify: `Usage: understudy verify [--config FILE] [--node NAME] [--json]
+  verify: `Usage: understudy verify [--config FILE] [--node NAME] [--timeout 60s] [--shallow] [--json]
 
 Reads the store and reports per database: generations, newest snapshot, newest WAL segment and their
-ages; on the primary it also compares the store with the local files. Exits 1 if any database of a
-critical tier (P0) has no snapshot, a stale snapshot or trails local writes.
+ages; checks that each replica is restorable (the WAL after the newest snapshot chains to the newest
+segment: offsets, index roll-overs, checksums; --shallow only lists); on the primary it also compares
+the store with the local files. Exits 1 if any database of a critical tier (P0) is broken, has no
+snapshot, a stale snapshot or trails local writes. Replicas not judged within --timeout are errors.
 
 Example:
   understudy verify --config examples/alai.yml`,

@@ -12,6 +12,7 @@ import { formatSize } from "../util/size";
 import { renderTable } from "../util/table";
 import { COMMON, config, daemonLog, parse, printJson, untilSignal } from "./args";
 import { followRows, followSummary, readFollowState } from "./followCommands";
+import { durationArg } from "./opsArgs";
 
 export async function replicateCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...COMMON, "metrics-listen": { type: "string" } }, "replicate");
@@ -119,11 +120,12 @@ export async function statusCommand(argv: string[]): Promise<number> {
 }
 
 export async function verifyCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, COMMON, "verify");
+  const { values } = parse(argv, { ...COMMON, timeout: { type: "string" }, shallow: { type: "boolean" } }, "verify");
   const cfg = config(values);
   const node = cfg.nodes.find((n) => (values.node ? n.name === values.node : n.role === "primary"));
+  const timeoutMs = durationArg(values.timeout, "--timeout", true) ?? 60_000;
   const store = await openStore(cfg.store);
-  const r = await verifyStore(cfg, store, node);
+  const r = await verifyStore(cfg, store, node, new Date(), { chain: !values.shallow, timeoutMs });
   if (values.json) printJson(r);
   else {
     const rows = [

@@ -30,6 +30,7 @@ export const DEFAULT_LITESTREAM: LitestreamConfig = {
 export const DEFAULT_REPLICATE: ReplicateConfig = {
   metricsListen: "127.0.0.1:9810",
   publishInterval: 1000,
+  gapCheckInterval: 60_000,
   restartBackoffMin: 1000,
   restartBackoffMax: 60_000,
 };

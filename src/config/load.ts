@@ -60,6 +60,7 @@ export function parseConfig(text: string, file: string): UnderstudyConfig {
   const replicate = {
     metricsListen: rep?.str("metrics-listen") ?? DEFAULT_REPLICATE.metricsListen,
     publishInterval: rep?.duration("publish-interval") ?? DEFAULT_REPLICATE.publishInterval,
+    gapCheckInterval: rep?.duration("gap-check-interval") ?? DEFAULT_REPLICATE.gapCheckInterval,
     restartBackoffMin: rep?.duration("restart-backoff-min") ?? DEFAULT_REPLICATE.restartBackoffMin,
     restartBackoffMax: rep?.duration("restart-backoff-max") ?? DEFAULT_REPLICATE.restartBackoffMax,
   };

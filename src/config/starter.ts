@@ -52,6 +52,7 @@ exclude: []                     # databases deliberately not replicated
 # replicate:
 #   metrics-listen: 127.0.0.1:9810         # "" to serve none
 #   publish-interval: 1s                   # positions manifest for the standby; 0 disables it
+#   gap-check-interval: 60s                # are the uploaded segments in the store? 0 disables it
 #   restart-backoff-min: 1s
 #   restart-backoff-max: 60s
 # follow:

@@ -77,6 +77,11 @@ export interface ReplicateConfig {
   metricsListen: string;
   /** How often the primary publishes its positions to the store for the standby (0: never). */
   publishInterval: number;
+  /**
+   * How often the primary checks that the WAL segments Litestream reported uploading are in the store, and
+   * forces a new generation (a fresh snapshot the standby can start from) when some are lost (0: never).
+   */
+  gapCheckInterval: number;
   restartBackoffMin: number;
   restartBackoffMax: number;
 }

@@ -14,6 +14,11 @@ export class AzuriteServer {
   private workdir?: string;
   port = 0;
 
+  /** The server's own pid (tests stop and continue it to play a hanging store). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   get endpoint(): string {
     return `http://127.0.0.1:${this.port}/${AZURITE_ACCOUNT}`;
   }

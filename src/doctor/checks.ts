@@ -1,7 +1,15 @@
 import { accessSync, constants, existsSync, statfsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
 import { type CheckResult, validateConfig } from "../config/validate";
 import { formatSize } from "../util/size";
+
+/** The path itself if it exists, else its nearest existing ancestor. */
+function nearestExisting(path: string): string {
+  let p = resolve(path);
+  while (!existsSync(p) && dirname(p) !== p) p = dirname(p);
+  return p;
+}
 
 export interface DoctorCheck extends CheckResult {
   fix?: string;
@@ -90,24 +98,27 @@ export async function runDoctor(
   const expected = cfg.databases.reduce((a, d) => a + (d.size ?? 0), 0);
   // The standby builds a new copy beside the old one when it bootstraps: it needs room for two.
   const need = node.role === "standby" ? expected * 2 : expected;
-  if (!existsSync(node.dataDir)) {
+  // Free space is measured where the data dir is or will be: its nearest existing ancestor is on the same
+  // filesystem unless a mount is made there later.
+  const held = nearestExisting(node.dataDir);
+  const missing = held !== node.dataDir;
+  const primaryMissing = missing && node.role === "primary";
+  if (primaryMissing)
     out.push({
       check: "data-dir",
       status: "fail",
-      detail: `${node.dataDir} does not exist`,
-      fix: `mkdir -p ${node.dataDir}`,
+      detail: `${node.dataDir} does not exist: the primary's databases live there`,
+      fix: `mkdir -p ${node.dataDir} (or correct data-dir for ${node.name})`,
     });
-  } else {
-    const fs = statfsSync(node.dataDir);
-    const free = fs.bavail * fs.bsize;
-    const ok = free >= need * 1.2;
-    out.push({
-      check: "data-dir",
-      status: ok ? "pass" : "fail",
-      detail: `${node.dataDir}: ${formatSize(free)} free, the fleet needs ${formatSize(need)}${node.role === "standby" ? " (twice its size, for rebuilds)" : ""}`,
-      fix: ok ? undefined : "free space on that volume or move data-dir",
-    });
-  }
+  const fs = statfsSync(held);
+  const free = fs.bavail * fs.bsize;
+  const ok = free >= need * 1.2;
+  out.push({
+    check: primaryMissing ? "data-dir-space" : "data-dir",
+    status: ok ? "pass" : "fail",
+    detail: `${node.dataDir}${missing ? ` (not created yet; measured at ${held})` : ""}: ${formatSize(free)} free, the fleet needs ${formatSize(need)}${node.role === "standby" ? " (twice its size, for rebuilds)" : ""}`,
+    fix: ok ? undefined : "free space on that volume or move data-dir",
+  });
   try {
     if (existsSync(node.stateDir)) accessSync(node.stateDir, constants.W_OK);
     out.push({

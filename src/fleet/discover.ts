@@ -20,6 +20,8 @@ export interface DiscoveryReport {
 }
 
 const SIDE_FILES = /-(wal|shm|journal)$/;
+/** understudy's own files in a data dir: the follower's lock (a small SQLite file) and copies built aside. */
+const OWN_FILES = /^\.(understudy-|.+\.understudy-bootstrap$)/;
 const SKIP_DIRS = new Set([".understudy", "node_modules", ".git"]);
 
 function* walk(dir: string, root: string, depth: number): Generator<string> {
@@ -33,7 +35,7 @@ function* walk(dir: string, root: string, depth: number): Generator<string> {
     const p = join(dir, e.name);
     if (e.isDirectory()) {
       if (depth > 0 && !SKIP_DIRS.has(e.name) && !e.name.endsWith("-litestream")) yield* walk(p, root, depth - 1);
-    } else if (e.isFile() && !SIDE_FILES.test(e.name)) {
+    } else if (e.isFile() && !SIDE_FILES.test(e.name) && !OWN_FILES.test(e.name)) {
       yield relative(root, p);
     }
   }

@@ -1,5 +1,5 @@
 import { closeSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
-import { type GenerationSummary, summarizeReplica } from "../litestream/replicaLayout";
+import { type GenerationSummary, summarizeReplica, type WalSegmentEntry } from "../litestream/replicaLayout";
 import type { ReplicaStore } from "../store/store";
 import { standbyCounter, standbyPageOne } from "./liveDatabase";
 import { CorruptDataError, decodeLz4Frame } from "./lz4";
@@ -103,44 +103,14 @@ export async function buildFromReplica(
       appliedAt: new Date().toISOString(),
       sourceUploadedAt: snap.at.toISOString(),
     };
-    let applied = 0;
-    let broken: BuildResult["broken"];
-    for (const seg of segments) {
-      if (seg.index < pos.index) continue;
-      if (seg.index === pos.index + 1 && seg.offset === 0 && pos.offset > 0) {
-        // Litestream started the next WAL index: its header restarts the chain; an uncommitted tail never commits.
-        pos = { ...pos, index: seg.index, offset: 0, chain: undefined, pending: undefined };
-      }
-      const at = { generation: gen.id, index: pos.index, offset: pos.offset };
-      if (seg.index !== pos.index || seg.offset !== pos.offset) {
-        if (seg.index === pos.index && seg.offset < pos.offset) continue;
-        const gap = new ReplicaGapError(
-          `${prefix}: expected WAL segment ${pos.index.toString(16)}:${pos.offset}, found ${seg.index.toString(16)}:${seg.offset}`,
-          at,
-          segmentKey(prefix, gen.id, pos.index, pos.offset),
-        );
-        if (!opts.stopAtBreak) throw gap;
-        broken = { kind: "gap", message: gap.message, key: gap.key as string, at };
-        break;
-      }
-      const raw = await store.get(seg.key);
-      bytes += raw.length;
-      let step: ReturnType<typeof consumeSegment>;
-      try {
-        step = consumeSegment(pos, decodeLz4Frame(raw));
-      } catch (e) {
-        const bad = new CorruptDataError(`${seg.key}: ${(e as Error).message}`);
-        if (!opts.stopAtBreak) throw bad;
-        broken = { kind: "corrupt", message: bad.message, key: seg.key, at };
-        break;
-      }
-      const { next, transactions } = step;
-      const merged = mergeTransactions(transactions, pos.dbPages);
-      if (transactions.length) applyToPrivateFile(fd, merged.pages, merged.dbPages, pageSize);
-      pos = { ...next, sourceUploadedAt: seg.at.toISOString() };
-      applied++;
-      opts.onProgress?.({ phase: "wal", done: 1 + applied, total, bytes });
-    }
+    const walked = await walkChain(store, prefix, gen.id, segments, pos, {
+      stopAtBreak: opts.stopAtBreak,
+      apply: (pages, dbPages) => applyToPrivateFile(fd, pages, dbPages, pageSize),
+      onSegment: (n, b) => opts.onProgress?.({ phase: "wal", done: 1 + n, total, bytes: bytes + b }),
+    });
+    pos = walked.position;
+    bytes += walked.bytes;
+    const { applied, broken } = walked;
     // A private copy takes the standby's page-1 form: rollback-journal mode, a fresh change counter.
     const page1 = Buffer.alloc(pageSize);
     readSync(fd, page1, 0, pageSize, 0);
@@ -151,4 +121,75 @@ export async function buildFromReplica(
   } finally {
     closeSync(fd);
   }
+}
+
+export interface ChainBreak {
+  kind: "gap" | "corrupt";
+  message: string;
+  key: string;
+  at: { generation: string; index: number; offset: number };
+}
+
+/**
+ * Follows a generation's WAL segments from `start` in order, each checked for continuity (offsets, WAL index
+ * roll-overs) and checksums, handing every committed transaction's pages to `apply`. The one reading of the
+ * chain that builds, restores and verify share. Throws ReplicaGapError or CorruptDataError at a break, or with
+ * stopAtBreak returns where it broke with everything before it applied.
+ */
+export async function walkChain(
+  store: ReplicaStore,
+  prefix: string,
+  generation: string,
+  segments: WalSegmentEntry[],
+  start: FollowPosition,
+  opts: {
+    stopAtBreak?: boolean;
+    apply?: (pages: Map<number, Buffer>, dbPages: number) => void;
+    onSegment?: (applied: number, bytes: number) => void;
+  } = {},
+): Promise<{ position: FollowPosition; applied: number; bytes: number; broken?: ChainBreak }> {
+  let pos = start;
+  let applied = 0;
+  let bytes = 0;
+  for (const seg of segments) {
+    if (seg.index < pos.index) continue;
+    if (seg.index === pos.index + 1 && seg.offset === 0 && pos.offset > 0) {
+      // Litestream started the next WAL index: its header restarts the chain; an uncommitted tail never commits.
+      pos = { ...pos, index: seg.index, offset: 0, chain: undefined, pending: undefined };
+    }
+    const at = { generation, index: pos.index, offset: pos.offset };
+    if (seg.index !== pos.index || seg.offset !== pos.offset) {
+      if (seg.index === pos.index && seg.offset < pos.offset) continue;
+      const gap = new ReplicaGapError(
+        `${prefix}: expected WAL segment ${pos.index.toString(16)}:${pos.offset}, found ${seg.index.toString(16)}:${seg.offset}`,
+        at,
+        segmentKey(prefix, generation, pos.index, pos.offset),
+      );
+      if (!opts.stopAtBreak) throw gap;
+      return {
+        position: pos,
+        applied,
+        bytes,
+        broken: { kind: "gap", message: gap.message, key: gap.key as string, at },
+      };
+    }
+    const raw = await store.get(seg.key);
+    bytes += raw.length;
+    let step: ReturnType<typeof consumeSegment>;
+    try {
+      step = consumeSegment(pos, decodeLz4Frame(raw));
+    } catch (e) {
+      const bad = new CorruptDataError(`${seg.key}: ${(e as Error).message}`);
+      if (!opts.stopAtBreak) throw bad;
+      return { position: pos, applied, bytes, broken: { kind: "corrupt", message: bad.message, key: seg.key, at } };
+    }
+    if (step.transactions.length && opts.apply) {
+      const merged = mergeTransactions(step.transactions, pos.dbPages);
+      opts.apply(merged.pages, merged.dbPages);
+    }
+    pos = { ...step.next, sourceUploadedAt: seg.at.toISOString() };
+    applied++;
+    opts.onSegment?.(applied, bytes);
+  }
+  return { position: pos, applied, bytes };
 }

@@ -427,6 +427,8 @@ export class Follower {
    */
   private async pastHold(t: Tracked, target: ManifestEntry | undefined): Promise<"go" | "rebuild" | "wait"> {
     const h = t.hold as Hold;
+    // Waiting for a first snapshot: the primary's manifest naming the database means there is one now.
+    if (!h.generation && target) return "rebuild";
     if (h.kind === "gap" || h.kind === "corrupt") {
       if (target && h.generation && target.generation !== h.generation) return "rebuild";
       if (h.key) {
@@ -479,6 +481,7 @@ export class Follower {
     const txs: WalTransaction[] = [];
     let segments = 0;
     let stopped: Hold | undefined;
+    let reachedEnd = false;
     const max = this.opts.maxSegmentsPerRound ?? 256;
     // With the primary's manifest, fetch exactly up to where it says; probing past it only costs missing GETs.
     while (segments < max && !(target && atOrPast(cur, target))) {
@@ -508,7 +511,10 @@ export class Follower {
           cur = { ...cur, index: cur.index + 1, offset: 0, chain: undefined, pending: undefined };
         }
       }
-      if (!raw) break;
+      if (!raw) {
+        reachedEnd = true;
+        break;
+      }
       try {
         const res = consumeSegment(cur, decodeLz4Frame(raw));
         txs.push(...res.transactions);
@@ -549,10 +555,9 @@ export class Follower {
       this.hold(t, stopped);
       return segments > 0;
     }
-    if (!target) {
-      // Probing found nothing more: as of now the copy has what the store has.
-      if (!this.manifest) t.currentAt = Date.now();
-    }
+    // Probing (no manifest) up to a segment that is not there yet: as of now the copy has what the store has.
+    if (!this.manifest && reachedEnd) t.currentAt = Date.now();
+    if (t.hold) this.clearHold(t, "applying again");
     this.setPhase(t, "following", cur);
     return segments > 0;
   }
@@ -568,7 +573,7 @@ export class Follower {
       t.status.retryAt = new Date(h.nextAt).toISOString();
       this.opts.log.error({ db: t.db.name, generation: h.generation, position: h.position, needs: h.needs }, h.reason);
     }
-    t.status.phase = "stalled";
+    this.setPhase(t, "stalled", t.pos);
     t.status.lastError = { at: new Date(h.since).toISOString(), message: `${h.reason}; ${h.needs}` };
   }
 
@@ -673,7 +678,7 @@ export class Follower {
       this.opts.log.error({ db: t.db.name, err: e.message }, reason);
     }
     t.status.lastError = { at, message: reason };
-    t.status.phase = "stalled";
+    this.setPhase(t, "stalled", t.pos);
     // A failed apply puts the original pages back; check that it did before calling the copy good again.
     if (t.live && existsSync(t.path) && !t.live.rollbackPending) t.checked = false;
   }

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { type FileHandle, open, unlink } from "node:fs/promises";
 import Database from "better-sqlite3";
+import { faultPause } from "../util/faults";
 import { type JournalContents, restoreOriginals, writeJournal } from "./journal";
 import type { CopyLocks } from "./lockKeeper";
 
@@ -205,6 +206,7 @@ export class LiveDatabase {
         }
         if (size !== dbPages * this.pageSize) await fh.truncate(dbPages * this.pageSize);
         await fh.sync();
+        await faultPause("APPLY_COMMIT");
         // 3. Commit point: without its journal the new state is the database.
         await unlink(this.journalPath);
       } catch (e) {

@@ -43,7 +43,8 @@ export function consumeSegment(
   let frames = raw;
   if (pos.offset === 0) {
     chain = parseWalHeader(raw);
-    if (chain.pageSize !== pos.pageSize)
+    // A page size of 0 takes the WAL's own (a check of the chain that never reads the snapshot).
+    if (pos.pageSize && chain.pageSize !== pos.pageSize)
       throw new CorruptDataError(`wal: page size ${chain.pageSize} differs from the database's ${pos.pageSize}`);
     frames = raw.subarray(WAL_HEADER_SIZE);
   }
@@ -57,6 +58,7 @@ export function consumeSegment(
     transactions: parsed.transactions,
     next: {
       ...pos,
+      pageSize: chain.pageSize,
       offset: pos.offset + raw.length,
       chain: parsed.chain,
       pending: rest.length ? rest.toString("base64") : undefined,

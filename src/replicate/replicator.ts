@@ -1,6 +1,6 @@
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { UserError } from "../config/errors";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
@@ -10,10 +10,11 @@ import { litestreamBinary, litestreamVersion } from "../litestream/binary";
 import { ABS_KEY_ENV, renderLitestreamConfig } from "../litestream/render";
 import { LitestreamSupervisor } from "../litestream/supervisor";
 import { resolveSecret } from "../secrets/resolve";
-import { openStore } from "../store/open";
+import { openStore, replicaPrefix } from "../store/open";
 import type { ReplicaStore } from "../store/store";
 import { writeFileAtomic } from "../util/atomic";
 import { listenHttp, splitHostPort } from "../util/net";
+import { GapWatch } from "./gapWatch";
 import { renderReplicateMetrics } from "./metrics";
 import { applyEvent, type DbReplicationState, type ReplicateState, writeReplicateState } from "./state";
 
@@ -38,6 +39,10 @@ export class Replicator {
   private lastPublishAt = 0;
   /** The publish in flight, if any: a forced publish waits for it, then publishes what is newer. */
   private publishing?: Promise<boolean>;
+  private gapTimer?: NodeJS.Timeout;
+  private gapChecking = false;
+  private stopping = false;
+  readonly gaps: GapWatch;
   readonly dbs = new Map<string, DbReplicationState>();
   readonly state: ReplicateState;
 
@@ -60,6 +65,10 @@ export class Replicator {
         errors: 0,
       });
     }
+    this.gaps = new GapWatch((dbPath) => {
+      const d = this.dbs.get(dbPath);
+      return d ? replicaPrefix(cfg.store, d.replicaPath) : undefined;
+    });
     const now = new Date().toISOString();
     this.state = {
       node: node.name,
@@ -101,7 +110,8 @@ export class Replicator {
       secrets.push(key);
     }
     writeFileAtomic(this.configPath, renderLitestreamConfig(cfg, node));
-    if (cfg.replicate.publishInterval > 0) this.store = await openStore(cfg.store);
+    if (cfg.replicate.publishInterval > 0 || cfg.replicate.gapCheckInterval > 0)
+      this.store = await openStore(cfg.store);
 
     const sup = new LitestreamSupervisor({
       binary,
@@ -142,6 +152,7 @@ export class Replicator {
     });
     sup.on("event", (e) => {
       if (applyEvent(this.dbs, e)) this.dirty = true;
+      this.gaps.record(e);
       if (e.msg === "wal segment written" || e.msg === "snapshot written") this.schedulePublish();
       const fields = { db: e.db, replica: e.replica, position: e.position, size: e.size, error: e.error };
       if (e.level === "ERROR") opts.log.error(fields, `litestream: ${e.msg}`);
@@ -160,6 +171,43 @@ export class Replicator {
       this.flush();
       void this.publish();
     }, opts.tickMs ?? 1000);
+    if (cfg.replicate.gapCheckInterval > 0)
+      this.gapTimer = setInterval(() => void this.checkGaps(), cfg.replicate.gapCheckInterval);
+  }
+
+  /**
+   * Segments Litestream uploaded that the store lost make a gap no standby can cross until a snapshot after it
+   * exists. Litestream 0.3 has no command for a snapshot, but starts a new generation, with a snapshot, when its
+   * local generation marker is gone: stop it (it syncs what is left), remove the marker of each database with a
+   * gap, start it again. Every database pauses for that restart (seconds); only the ones with a gap move on to a
+   * new generation, which the standby bootstraps from.
+   */
+  async checkGaps(): Promise<void> {
+    if (!this.store || this.gapChecking || this.stopping) return;
+    this.gapChecking = true;
+    try {
+      const gaps = await this.gaps.check(this.store);
+      if (!gaps.length || this.stopping) return;
+      const at = new Date().toISOString();
+      for (const g of gaps) {
+        const d = this.dbs.get(g.db);
+        const message = `the store lost ${g.missing.length} uploaded WAL segment(s) of generation ${g.generation} (${g.missing.slice(0, 3).join(", ")}${g.missing.length > 3 ? ", …" : ""}); forcing a new generation so the standby can get past the gap`;
+        this.opts.log.error({ db: d?.name, generation: g.generation, missing: g.missing.slice(0, 20) }, message);
+        if (d) {
+          d.lastError = { at, message };
+          d.errors++;
+          d.forcedGenerations = (d.forcedGenerations ?? 0) + 1;
+        }
+      }
+      this.dirty = true;
+      await this.supervisor?.stop();
+      for (const g of gaps) rmSync(join(dirname(g.db), `.${basename(g.db)}-litestream`, "generation"), { force: true });
+      if (!this.stopping) this.supervisor?.start();
+    } catch (e) {
+      this.opts.log.warn({ err: (e as Error).message }, "cannot check the replica for gaps; retrying next time");
+    } finally {
+      this.gapChecking = false;
+    }
   }
 
   private checkPresence(first: boolean): void {
@@ -296,7 +344,9 @@ export class Replicator {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.gapTimer) clearInterval(this.gapTimer);
     if (this.publishTimer) clearTimeout(this.publishTimer);
     this.publishTimer = undefined;
     await this.supervisor?.stop();

@@ -18,6 +18,8 @@ export interface DbReplicationState {
   bytesUploaded: number;
   errors: number;
   lastError?: { at: string; message: string };
+  /** New generations forced because the store lost uploaded segments (see GapWatch). */
+  forcedGenerations?: number;
   /** Where each recent WAL index ended (hex index → byte offset), so the standby can roll over without listing. */
   indexEnds?: Record<string, number>;
 }

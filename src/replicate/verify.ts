@@ -2,12 +2,14 @@ import { join } from "node:path";
 import { effective } from "../config/load";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
 import { localChange } from "../fleet/localChange";
-import { newestSnapshot, newestWal, summarizeReplica } from "../litestream/replicaLayout";
+import { walkChain } from "../follower/build";
+import { hex8 } from "../follower/position";
+import { type GenerationSummary, newestSnapshot, newestWal, summarizeReplica } from "../litestream/replicaLayout";
 import { replicaPrefix } from "../store/open";
 import type { ReplicaStore } from "../store/store";
 import { mapLimit } from "../util/pool";
 
-export type VerifyStatus = "ok" | "no-replica" | "no-snapshot" | "stale-snapshot" | "behind" | "error";
+export type VerifyStatus = "ok" | "no-replica" | "no-snapshot" | "broken" | "stale-snapshot" | "behind" | "error";
 
 export interface VerifyRow {
   name: string;
@@ -28,6 +30,8 @@ export interface VerifyRow {
   localChangeAt?: string;
   /** How far the store trails the newest local change, when both are known. */
   trailingMs?: number;
+  /** WAL segments after the newest snapshot read and checked (what a restore would apply), when the chain was walked. */
+  chainSegments?: number;
   status: VerifyStatus;
   detail: string;
 }
@@ -45,27 +49,37 @@ export interface VerifyReport {
  * compare the store with the local files: a replica that trails local writes by more than a few sync
  * intervals is behind, whatever its own timestamps say.
  */
+export interface VerifyOptions {
+  /** Walk the WAL chain after each newest snapshot (downloads it), as a restore would. Default true. */
+  chain?: boolean;
+  /** A replica not judged by then is an error ("timed out"), so a hanging store cannot hang verify. */
+  timeoutMs?: number;
+}
+
 export async function verifyStore(
   cfg: UnderstudyConfig,
   store: ReplicaStore,
   node?: NodeConfig,
   now = new Date(),
+  opts: VerifyOptions = {},
 ): Promise<VerifyReport> {
-  const rows = await mapLimit(cfg.databases, 8, async (db): Promise<VerifyRow> => {
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  const emptyRow = (db: UnderstudyConfig["databases"][number]): VerifyRow => ({
+    name: db.name,
+    tier: db.tier,
+    critical: effective(cfg, db).tier.critical,
+    prefix: replicaPrefix(cfg.store, db.replicaPath),
+    generations: 0,
+    snapshots: 0,
+    walSegments: 0,
+    bytes: 0,
+    status: "ok",
+    detail: "",
+  });
+  async function verifyOne(db: UnderstudyConfig["databases"][number]): Promise<VerifyRow> {
     const e = effective(cfg, db);
-    const prefix = replicaPrefix(cfg.store, db.replicaPath);
-    const base: VerifyRow = {
-      name: db.name,
-      tier: db.tier,
-      critical: e.tier.critical,
-      prefix,
-      generations: 0,
-      snapshots: 0,
-      walSegments: 0,
-      bytes: 0,
-      status: "ok",
-      detail: "",
-    };
+    const base = emptyRow(db);
+    const prefix = base.prefix;
     try {
       const sum = await summarizeReplica(store, prefix);
       const g = sum.current;
@@ -96,9 +110,11 @@ export async function verifyStore(
       if (sum.objects === 0) {
         row.status = "no-replica";
         row.detail = "nothing in the store at this path";
-      } else if (!snap) {
+      } else if (!snap || !g) {
         row.status = "no-snapshot";
         row.detail = "no snapshot in the current generation: it cannot be restored";
+      } else if (opts.chain !== false && (await chainBreak(store, prefix, g, row))) {
+        // chainBreak filled in status and detail
       } else if (row.newestSnapshotAgeMs !== undefined && row.newestSnapshotAgeMs > allowedSnapshotAge) {
         row.status = "stale-snapshot";
         row.detail = `newest snapshot is older than twice the tier's snapshot interval`;
@@ -114,11 +130,52 @@ export async function verifyStore(
     } catch (err) {
       return { ...base, status: "error", detail: (err as Error).message.split("\n")[0] };
     }
-  });
+  }
+  const rows = await mapLimit(
+    cfg.databases,
+    8,
+    async (db): Promise<VerifyRow> =>
+      beforeDeadline(verifyOne(db), deadline, () => ({
+        ...emptyRow(db),
+        status: "error" as const,
+        detail: `timed out after ${Math.round((opts.timeoutMs ?? 60_000) / 1000)}s: the store did not answer`,
+      })),
+  );
   return {
     store: store.describe(),
     checkedAt: now.toISOString(),
     rows,
     failures: rows.filter((r) => r.status !== "ok" && r.critical),
   };
+}
+
+/**
+ * Reads the WAL a restore would apply after the newest snapshot and checks that it chains (offsets, index
+ * roll-overs, checksums) to the newest segment; sets the row's status when it does not. True on a break.
+ */
+async function chainBreak(store: ReplicaStore, prefix: string, g: GenerationSummary, row: VerifyRow): Promise<boolean> {
+  const snap = g.snapshots.reduce((a, b) => (b.index > a.index ? b : a));
+  const segments = g.wal.filter((w) => w.index >= snap.index);
+  const walked = await walkChain(
+    store,
+    prefix,
+    g.id,
+    segments,
+    { generation: g.id, index: snap.index, offset: 0, pageSize: 0, dbPages: 0, appliedAt: "" },
+    { stopAtBreak: true },
+  );
+  row.chainSegments = walked.applied;
+  if (!walked.broken) return false;
+  const b = walked.broken;
+  row.status = "broken";
+  row.detail = `${b.kind === "gap" ? "WAL segment missing" : "corrupt WAL segment"} at ${hex8(b.at.index)}:${b.at.offset} of generation ${g.id}: a restore stops there (${walked.applied} of ${segments.length} segments after the newest snapshot usable); the next snapshot or a new generation gets past it`;
+  return true;
+}
+
+async function beforeDeadline<T>(p: Promise<T>, deadline: number, late: () => T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<T>((r) => {
+    timer = setTimeout(() => r(late()), Math.max(0, deadline - Date.now()));
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
