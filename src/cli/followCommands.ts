@@ -10,7 +10,7 @@ import { renderFollowMetrics } from "../follower/metrics";
 import { CountingStore } from "../store/countingStore";
 import { openStore, replicaPrefix } from "../store/open";
 import { formatAge } from "../util/duration";
-import { listenHttp } from "../util/net";
+import { listenHttp, safeHandler } from "../util/net";
 import { formatSize } from "../util/size";
 import { COMMON, config, daemonLog, listenAddress, parse, printJson, untilSignal } from "./args";
 
@@ -21,7 +21,7 @@ export async function followCommand(argv: string[]): Promise<number> {
     "follow",
   );
   const cfg = config(values);
-  const base = selectNode(cfg, { name: values.node, role: "standby" });
+  const base = selectNode(cfg, { name: values.node, role: "standby", runs: "understudy follow" });
   const node = values["data-dir"] ? { ...base, dataDir: resolve(values["data-dir"]) } : base;
   const log = daemonLog({ role: "follow", node: node.name });
   const store = new CountingStore(await openStore(cfg.store));
@@ -35,12 +35,14 @@ export async function followCommand(argv: string[]): Promise<number> {
   f.start();
   const listen = values["metrics-listen"] ?? cfg.follow.metricsListen;
   const server = listen
-    ? createServer((req, res) => {
-        if (req.url === "/metrics") {
-          res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-          res.end(renderFollowMetrics(f.state));
-        } else res.writeHead(404).end();
-      })
+    ? createServer(
+        safeHandler((req, res) => {
+          if (req.url === "/metrics") {
+            res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+            res.end(renderFollowMetrics(f.state));
+          } else res.writeHead(404).end();
+        }),
+      )
     : undefined;
   if (server) {
     const { host, port } = listenAddress(listen, "follow.metrics-listen");

@@ -35,7 +35,11 @@ export async function renderService(kind: "launchd" | "systemd", argv: string[])
   const { values: v, positionals } = parse(argv, SERVICE_OPTIONS, `render ${kind}`);
   const role = roleArg(positionals[1]);
   const cfg = config(v);
-  const node = selectNode(cfg, { name: v.node, role: role === "follow" ? "standby" : "primary" });
+  const node = selectNode(cfg, {
+    name: v.node,
+    role: role === "follow" ? "standby" : "primary",
+    runs: role === "follow" || role === "replicate" ? `understudy ${role}` : undefined,
+  });
   const spec = serviceSpec(cfg, node, role);
   const envRefs = spec.secrets.filter((s) => s.ref.scheme === "env");
   const notes: string[] = [];

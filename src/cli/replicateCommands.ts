@@ -17,7 +17,7 @@ import { durationArg } from "./opsArgs";
 export async function replicateCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...COMMON, "metrics-listen": { type: "string" } }, "replicate");
   const cfg = config(values);
-  const node = selectNode(cfg, { name: values.node, role: "primary" });
+  const node = selectNode(cfg, { name: values.node, role: "primary", runs: "understudy replicate" });
   const log = daemonLog({ role: "replicate", node: node.name });
   const r = new Replicator(cfg, node, { log, metricsListen: values["metrics-listen"] });
   await r.start();
@@ -122,7 +122,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
 export async function verifyCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...COMMON, timeout: { type: "string" }, shallow: { type: "boolean" } }, "verify");
   const cfg = config(values);
-  const node = cfg.nodes.find((n) => (values.node ? n.name === values.node : n.role === "primary"));
+  const node = values.node ? selectNode(cfg, { name: values.node }) : cfg.nodes.find((n) => n.role === "primary");
   const timeoutMs = durationArg(values.timeout, "--timeout", true) ?? 60_000;
   const store = await openStore(cfg.store);
   const r = await verifyStore(cfg, store, node, new Date(), { chain: !values.shallow, timeoutMs });

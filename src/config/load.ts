@@ -332,7 +332,15 @@ export function effective(cfg: UnderstudyConfig, db: DatabaseConfig) {
 }
 
 /** The node this process plays: --node, then $UNDERSTUDY_NODE, then the only node with the wanted role. */
-export function selectNode(cfg: UnderstudyConfig, opts: { name?: string; role?: "primary" | "standby" }): NodeConfig {
+/**
+ * The node a command acts as: --node (or UNDERSTUDY_NODE), else the first node with `role`. With `runs` (the
+ * command, e.g. "understudy follow"), a named node must have `role`: a follower pointed at the primary would
+ * overwrite its live databases with the store's older copies, a replicator on the standby would upload copies.
+ */
+export function selectNode(
+  cfg: UnderstudyConfig,
+  opts: { name?: string; role?: "primary" | "standby"; runs?: string },
+): NodeConfig {
   const name = opts.name ?? process.env.UNDERSTUDY_NODE;
   if (name) {
     const n = cfg.nodes.find((x) => x.name === name);
@@ -343,6 +351,12 @@ export function selectNode(cfg: UnderstudyConfig, opts: { name?: string; role?: 
       );
       throw new UserError(
         `${cfg.file}: no node named "${name}"${guess ? `; did you mean "${guess}"?` : ""} (nodes: ${cfg.nodes.map((x) => x.name).join(", ")})`,
+      );
+    }
+    if (opts.runs && opts.role && n.role !== opts.role) {
+      const right = cfg.nodes.filter((x) => x.role === opts.role).map((x) => x.name);
+      throw new UserError(
+        `${cfg.file}: node "${n.name}" is the ${n.role}; ${opts.runs} runs only on the ${opts.role}${right.length ? ` (--node ${right.join(" or ")})` : ""}. Nothing was started.`,
       );
     }
     return n;

@@ -7,7 +7,7 @@ import { resolveSecret } from "../secrets/resolve";
 import { openStore } from "../store/open";
 import { formatDuration } from "../util/duration";
 import { splitHostPort } from "../util/net";
-import { effective } from "./load";
+import { effective, selectNode } from "./load";
 import type { UnderstudyConfig } from "./types";
 
 export type CheckResult = { check: string; status: "pass" | "fail" | "warn" | "skip"; detail: string };
@@ -26,7 +26,7 @@ export async function validateConfig(
     `${cfg.file}: ${cfg.nodes.length} nodes, ${cfg.tiers.size} tiers, ${cfg.databases.length} databases; tiers exist, sync < retention, replica paths unique and not nested`,
   );
 
-  const primary = cfg.nodes.find((n) => (opts.node ? n.name === opts.node : n.role === "primary"));
+  const primary = opts.node ? selectNode(cfg, { name: opts.node }) : cfg.nodes.find((n) => n.role === "primary");
   if (primary && existsSync(primary.dataDir)) {
     const r = discover(primary.dataDir, cfg);
     const un = r.found.filter((f) => f.status === "unreplicated");

@@ -374,6 +374,23 @@ export class Follower {
 
   /** Everything one database needs this round; true when it applied segments. */
   private async work(t: Tracked, target: ManifestEntry | undefined): Promise<boolean> {
+    // A file this follower did not make (no position recorded for it) is never replaced: it may be a primary's
+    // live database under a wrong --node or --data-dir, or someone's copy. Left alone until it is moved away.
+    if (!t.pos && existsSync(t.path)) {
+      if (t.hold?.kind !== "unknown-file")
+        this.hold(
+          t,
+          holdFor(
+            "unknown-file",
+            `${t.path} exists but this follower did not make it (no position for it in ${t.positionFile}); it is left untouched`,
+            undefined,
+            undefined,
+          ),
+        );
+      else this.extendHold(t);
+      return false;
+    }
+    if (t.hold?.kind === "unknown-file") this.clearHold(t, `${t.path} was moved away`);
     if (t.hold) {
       const next = await this.pastHold(t, target);
       if (next === "wait") return false;
@@ -596,9 +613,13 @@ export class Follower {
     const aside = this.asidePath(t);
     try {
       const built = await buildFromReplica(this.store, t.prefix, aside, { stopAtBreak: true });
+      const pos = { ...built.position, appliedAt: new Date().toISOString() };
       if (!existsSync(t.path)) {
         await t.live?.close();
         t.live = undefined;
+        // The position first: a file in the data dir without one is not this follower's and is never touched,
+        // so a crash between the two must leave a position without a file (rebuilt), never the reverse.
+        writePosition(t.positionFile, pos);
         renameSync(aside, t.path);
       } else {
         // Readers may have the live file open: bring it to the new state page by page, in one journaled apply.
@@ -611,9 +632,8 @@ export class Follower {
         const { pages, dbPages } = await diffPages(aside, t.live);
         await t.live.apply(pages, dbPages, { overwrite: !!t.damaged });
         rmSync(aside, { force: true });
+        writePosition(t.positionFile, pos);
       }
-      const pos = { ...built.position, appliedAt: new Date().toISOString() };
-      writePosition(t.positionFile, pos);
       t.pos = pos;
       t.checked = true;
       t.damaged = undefined;

@@ -8,7 +8,7 @@ import { hex8 } from "./position";
  * attempt, backing off, whether the segment came back or a snapshot past it exists.
  */
 export interface Hold {
-  kind: "gap" | "corrupt" | "disk" | "error";
+  kind: "gap" | "corrupt" | "disk" | "error" | "unknown-file";
   reason: string;
   /** What gets the copy past it, in words. */
   needs: string;
@@ -41,7 +41,9 @@ export function holdFor(
         : "needs a snapshot in the store"
       : kind === "disk"
         ? "needs free space on the standby's data dir"
-        : "retrying";
+        : kind === "unknown-file"
+          ? "if it is an old copy, move it away and the follower builds a new one; if it is a primary's live database, --node or --data-dir points at the wrong place"
+          : "retrying";
   return {
     kind,
     reason,

@@ -2,7 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { NodeConfig } from "../config/types";
 import { parseDuration } from "../util/duration";
-import { closeHttp, listenHttp } from "../util/net";
+import { closeHttp, listenHttp, safeHandler } from "../util/net";
 import { type NodeSummary, nodeSummary } from "./summary";
 
 export interface HealthServerOptions {
@@ -26,7 +26,7 @@ export class HealthServer {
   private readonly counts = new Map<string, number>();
 
   constructor(private readonly o: HealthServerOptions) {
-    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server = http.createServer(safeHandler((req, res) => this.handle(req, res)));
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {
@@ -70,7 +70,20 @@ export class HealthServer {
 
   /** Returns the status sent (for the request log). */
   private handle(req: http.IncomingMessage, res: http.ServerResponse): number {
-    const url = new URL(req.url ?? "/", "http://x");
+    const send = (status: number, body: unknown, type = "application/json; charset=utf-8") => {
+      const text = typeof body === "string" ? body : JSON.stringify(body);
+      res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
+      res.end(req.method === "HEAD" ? undefined : text);
+      return status;
+    };
+    let url: URL;
+    try {
+      // Parsed against a fixed base: a request target such as "//[" or "http://[" is not a URL at all.
+      url = new URL(req.url ?? "/", "http://x");
+    } catch {
+      this.counts.set("other", (this.counts.get("other") ?? 0) + 1);
+      return send(400, { error: "malformed request target" });
+    }
     const path = url.pathname.replace(/\/+$/, "") || "/";
     // Only known paths become label values: a scanner probing random URLs must not grow the metrics.
     const known = [
@@ -86,12 +99,6 @@ export class HealthServer {
     ];
     const label = known.includes(path) ? path : "other";
     this.counts.set(label, (this.counts.get(label) ?? 0) + 1);
-    const send = (status: number, body: unknown, type = "application/json; charset=utf-8") => {
-      const text = typeof body === "string" ? body : JSON.stringify(body);
-      res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
-      res.end(req.method === "HEAD" ? undefined : text);
-      return status;
-    };
     if (req.method !== "GET" && req.method !== "HEAD") return send(405, { error: "GET only" });
     let s: NodeSummary;
     try {

@@ -2,7 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
-import { closeHttp, listenHttp } from "../util/net";
+import { closeHttp, listenHttp, safeHandler } from "../util/net";
 import { fromOllamaChat, fromOllamaGenerate, fromOpenAIChat, TranslationError } from "./anthropicRequest";
 import { type Dialect, inBandError, renderFull, replyFromMessage, StreamTranslator } from "./anthropicResponse";
 import type { ProxyMetrics } from "./metrics";
@@ -30,6 +30,18 @@ const ROUTED: Record<string, Endpoint> = {
   "/v1/completions": { capability: "other", openai: true },
   "/v1/embeddings": { capability: "other", openai: true },
 };
+
+/** Paths answered here rather than forwarded (besides /v1/models/ID, labelled as "other"). */
+const SERVED = new Set(["/", "/metrics", "/api/tags", "/api/ps", "/api/version", "/v1/models"]);
+
+/** A percent-encoded path segment, or a 400 when it is not valid UTF-8 percent-encoding. */
+function decodePathPart(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new HttpError(400, `malformed percent-encoding in the path: ${JSON.stringify(s.slice(0, 80))}`);
+  }
+}
 
 export const TIER_HEADER = "x-understudy-tier";
 
@@ -99,9 +111,12 @@ export class InferenceProxy {
   private readonly server: http.Server;
 
   constructor(private readonly d: ProxyDeps) {
-    this.server = http.createServer((req, res) => {
-      void this.handle(req, res);
-    });
+    this.server = http.createServer(
+      safeHandler(
+        (req, res) => this.handle(req, res),
+        (e) => this.d.log.error({ err: e.message }, "proxy request failed"),
+      ),
+    );
     this.server.keepAliveTimeout = 65_000;
   }
 
@@ -127,7 +142,8 @@ export class InferenceProxy {
     const path = (req.url ?? "/").split("?")[0];
     const openai = path.startsWith("/v1/");
     const endpoint = ROUTED[path];
-    const labels = { endpoint: endpoint ? path : path.startsWith("/api/") || openai ? path : "other", target: "proxy" };
+    // Only paths the proxy serves become label values: requests for anything else must not grow /metrics.
+    const labels = { endpoint: endpoint || SERVED.has(path) ? path : "other", target: "proxy" };
     this.d.metrics.inflight++;
     let status = 500;
     try {
@@ -165,7 +181,7 @@ export class InferenceProxy {
     if (req.method === "GET" && (path === "/api/tags" || path === "/api/ps" || path === "/v1/models"))
       return this.aggregate(res, path);
     if (req.method === "GET" && path.startsWith("/v1/models/"))
-      return this.oneModel(res, decodeURIComponent(path.slice(11)));
+      return this.oneModel(res, decodePathPart(path.slice(11)));
     if (req.method === "GET" && path === "/api/version") return this.version(res);
     if (!endpoint) {
       throw new HttpError(
@@ -181,6 +197,8 @@ export class InferenceProxy {
     } catch (e) {
       throw new HttpError(400, `request body is not JSON: ${(e as Error).message}`);
     }
+    if (typeof body !== "object" || body === null || Array.isArray(body))
+      throw new HttpError(400, "request body must be a JSON object");
     const model = body.model ?? body.name;
     if (typeof model !== "string" || !model) throw new HttpError(400, "model is required");
     const tierHeader = req.headers[TIER_HEADER];

@@ -13,7 +13,7 @@ import { resolveSecret } from "../secrets/resolve";
 import { openStore, replicaPrefix } from "../store/open";
 import type { ReplicaStore } from "../store/store";
 import { writeFileAtomic } from "../util/atomic";
-import { listenHttp, splitHostPort } from "../util/net";
+import { listenHttp, safeHandler, splitHostPort } from "../util/net";
 import { GapWatch } from "./gapWatch";
 import { renderReplicateMetrics } from "./metrics";
 import { applyEvent, type DbReplicationState, type ReplicateState, writeReplicateState } from "./state";
@@ -316,19 +316,20 @@ export class Replicator {
 
   private async serveMetrics(listen: string): Promise<void> {
     const { host, port } = splitHostPort(listen, "replicate.metrics-listen");
-    this.server = createServer((req, res) => {
-      if (req.url === "/metrics") {
-        this.metricsText().then((t) => {
+    this.server = createServer(
+      safeHandler(async (req, res) => {
+        if (req.url === "/metrics") {
+          const t = await this.metricsText();
           res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
           res.end(t);
-        });
-      } else if (req.url === "/state") {
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify(this.state));
-      } else {
-        res.writeHead(404).end();
-      }
-    });
+        } else if (req.url === "/state") {
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify(this.state));
+        } else {
+          res.writeHead(404).end();
+        }
+      }),
+    );
     await listenHttp(this.server, host, port).catch((e: Error) => {
       throw new Error(`replicate.metrics-listen ${listen}: ${e.message}`);
     });

@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { type AddressInfo, createServer } from "node:net";
 
 /** A loopback port free right now, for services whose config wants a fixed port (Litestream's metrics). */
@@ -17,7 +17,32 @@ export function freePort(): Promise<number> {
 export function splitHostPort(text: string, what: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text.trim());
   if (!m) throw new Error(`${what}: "${text}" is not HOST:PORT`);
-  return { host: m[1] ?? (m[2] || "127.0.0.1"), port: Number(m[3]) };
+  const port = Number(m[3]);
+  if (port > 65535) throw new Error(`${what}: port ${port} is out of range (0-65535)`);
+  return { host: m[1] ?? (m[2] || "127.0.0.1"), port };
+}
+
+/**
+ * Wraps a request handler so that nothing a client sends can stop the server: a throw or a rejection becomes
+ * a 500 (or a closed connection when the response had begun), never an exception out of the server.
+ */
+export function safeHandler(
+  handle: (req: IncomingMessage, res: ServerResponse) => unknown,
+  onError?: (e: Error) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const fail = (res: ServerResponse, e: unknown) => {
+    onError?.(e as Error);
+    if (res.headersSent) res.destroy();
+    else res.writeHead(500, { "content-type": "application/json" }).end('{"error":"internal error"}\n');
+  };
+  return (req, res) => {
+    try {
+      const r = handle(req, res);
+      if (r instanceof Promise) r.catch((e) => fail(res, e));
+    } catch (e) {
+      fail(res, e);
+    }
+  };
 }
 
 /** Starts an HTTP server; rejects (instead of throwing later) when the address is taken or not allowed. */
