@@ -93,7 +93,10 @@ test("the bearer token is required; the answer is Ollama-shaped (or OpenAI-shape
   });
   const wrong = new OpenAI({ baseURL: `${p.url}/v1`, apiKey: "nope", maxRetries: 0 });
   await assert.rejects(wrong.models.list(), (e: Error & { status?: number }) => e.status === 401);
-  const root = await fetch(p.url);
+  // With a token, / and /metrics need it too.
+  assert.equal((await fetch(p.url)).status, 401);
+  assert.equal((await fetch(`${p.url}/metrics`)).status, 401);
+  const root = await fetch(p.url, { headers: { Authorization: `Bearer ${TOKEN}` } });
   assert.equal(await root.text(), "Ollama is running");
 });
 
@@ -110,7 +113,7 @@ test("the tier header picks the owner; a killed host's next request goes to the 
   await waitFor("the monitor to call anvil down", () => p.monitor.snapshot().get("anvil")?.healthy === false);
   const later = await tiered.chat({ model: "qwen2.5-coder:32b", messages: [{ role: "user", content: "three" }] });
   assert.equal(later.message.content, "forge qwen2.5-coder:32b-instruct-q8_0 says: three");
-  const metrics = await (await fetch(`${p.url}/metrics`)).text();
+  const metrics = await (await fetch(`${p.url}/metrics`, { headers: { Authorization: `Bearer ${TOKEN}` } })).text();
   assert.match(metrics, /understudy_inference_failovers_total\{kind="retry",to="forge"\} [1-9]/);
   assert.match(metrics, /understudy_inference_failovers_total\{kind="rule",to="forge"\} [1-9]/);
   assert.match(metrics, /understudy_inference_host_healthy\{host="anvil"\} 0/);

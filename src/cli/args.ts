@@ -1,8 +1,11 @@
+import { existsSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import pino, { type Logger } from "pino";
 import { UserError } from "../config/errors";
 import { DEFAULT_CONFIG_FILE, loadConfig } from "../config/load";
 import type { UnderstudyConfig } from "../config/types";
+import { writeFileAtomic } from "../util/atomic";
 import { splitHostPort } from "../util/net";
 
 export const COMMON = {
@@ -18,7 +21,8 @@ export function parse<O extends Options>(argv: string[], options: O, command: st
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UserError(`understudy ${command}: ${(e as Error).message}. See understudy ${command} --help`);
+    // main() prefixes every error with "understudy COMMAND:" already.
+    throw new UserError(`${(e as Error).message}. See understudy ${command} --help`);
   }
 }
 
@@ -64,5 +68,30 @@ export function listenAddress(text: string, what: string): { host: string; port:
     return splitHostPort(text, what);
   } catch (e) {
     throw new UserError((e as Error).message);
+  }
+}
+
+/**
+ * A file the user named for a command to write (-o, --state): a directory given as the file, or a path under a
+ * regular file, is the user's input error, said in one line.
+ */
+export function checkOutputPath(path: string, flag: string): void {
+  const abs = resolve(path);
+  if (existsSync(abs) && statSync(abs).isDirectory())
+    throw new UserError(`${flag} ${path}: is a directory; name a file`);
+  let dir = dirname(abs);
+  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
+  if (!statSync(dir).isDirectory()) throw new UserError(`${flag} ${path}: ${dir} is a file, not a directory`);
+}
+
+/** Writes a file the user named (atomically); any failure is one line naming it. */
+export function writeOutput(path: string, data: string, flag: string, mode?: number): void {
+  checkOutputPath(path, flag);
+  try {
+    writeFileAtomic(path, data, mode);
+  } catch (e) {
+    throw new UserError(
+      `${flag} ${path}: cannot write it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
 }

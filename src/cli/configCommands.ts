@@ -5,9 +5,8 @@ import { STARTER_CONFIG } from "../config/starter";
 import { validateConfig } from "../config/validate";
 import { importLitestreamConfig } from "../litestream/import";
 import { renderLitestreamConfig } from "../litestream/render";
-import { writeFileAtomic } from "../util/atomic";
 import { renderTable } from "../util/table";
-import { COMMON, config, firstPositional, parse, printJson } from "./args";
+import { COMMON, config, firstPositional, parse, printJson, writeOutput } from "./args";
 import { renderService, renderWorkflow, SERVICE_OPTIONS, WORKFLOW_OPTIONS } from "./renderServices";
 
 export async function initCommand(argv: string[]): Promise<number> {
@@ -18,7 +17,7 @@ export async function initCommand(argv: string[]): Promise<number> {
   );
   const out = values.output ?? "understudy.yml";
   if (existsSync(out) && !values.force) throw new UserError(`${out} already exists; pass --force to overwrite it`);
-  writeFileAtomic(out, STARTER_CONFIG);
+  writeOutput(out, STARTER_CONFIG, "-o");
   console.log(`wrote ${out}; edit nodes, store and databases, then run: understudy validate --config ${out}`);
   return 0;
 }
@@ -43,8 +42,7 @@ export async function importCommand(argv: string[]): Promise<number> {
     "import",
   );
   const file = positionals[0];
-  if (!file)
-    throw new UserError("understudy import: name the Litestream config to import (understudy import FILE -o OUT.yml)");
+  if (!file) throw new UserError("name the Litestream config to import (understudy import FILE -o OUT.yml)");
   if (!existsSync(file)) throw new UserError(`${file}: no such file`);
   const r = importLitestreamConfig(readFileSync(file, "utf8"), file, values.node ?? "primary");
   // The result must load as a config; anything else is a bug here, not the user's problem.
@@ -52,7 +50,7 @@ export async function importCommand(argv: string[]): Promise<number> {
   if (values.output) {
     if (existsSync(values.output) && !values.force)
       throw new UserError(`${values.output} already exists; pass --force to overwrite it`);
-    writeFileAtomic(values.output, r.yaml);
+    writeOutput(values.output, r.yaml, "-o");
   }
   if (values.json) {
     printJson({
@@ -88,7 +86,7 @@ export async function renderCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, LITESTREAM_RENDER_OPTIONS, "render");
   if (positionals[0] !== "litestream")
     throw new UserError(
-      `understudy render: unknown target "${positionals[0] ?? ""}"; one of litestream, launchd ROLE, systemd ROLE, github-workflow`,
+      `unknown target "${positionals[0] ?? ""}"; one of litestream, launchd ROLE, systemd ROLE, github-workflow`,
     );
   const role = values.role ?? "primary";
   if (role !== "primary" && role !== "standby") throw new UserError(`--role must be primary or standby, not "${role}"`);
@@ -96,7 +94,7 @@ export async function renderCommand(argv: string[]): Promise<number> {
   const node = values.node ? selectNode(cfg, { name: values.node }) : selectNode(cfg, { role });
   const text = renderLitestreamConfig(cfg, { ...node, role });
   if (values.output) {
-    writeFileAtomic(values.output, text);
+    writeOutput(values.output, text, "-o");
     console.error(`wrote ${values.output} (${cfg.databases.length} databases configured; no secrets in it)`);
   } else process.stdout.write(text);
   return 0;

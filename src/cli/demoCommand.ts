@@ -3,6 +3,7 @@ import { formatSize } from "../util/size";
 import { renderTable } from "../util/table";
 import { COMMON, parse, printJson } from "./args";
 import { followRows, followSummary } from "./followCommands";
+import { numberArg } from "./opsArgs";
 import { statusRows } from "./replicateCommands";
 
 export async function demoCommand(argv: string[]): Promise<number> {
@@ -19,8 +20,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
   );
   const tty = process.stderr.isTTY && !values.json;
   const r = await runDemo({
-    scale: Number(values.scale),
-    seconds: Number(values.seconds),
+    scale: numberArg(values.scale, "scale", { min: 0.0001, max: 10 }) as number,
+    seconds: numberArg(values.seconds, "seconds", { min: 1, max: 86_400 }) as number,
     azurite: !!values.azurite,
     keep: !!values.keep,
     progress: (line, final) => {

@@ -8,7 +8,7 @@ import { CommandHookProvider } from "../failover/discovery/commandHook";
 import { DnsRecordsProvider } from "../failover/discovery/dnsRecords";
 import { DnsResponder } from "../failover/discovery/dnsServer";
 import { HostsFileProvider } from "../failover/discovery/hostsFile";
-import { DiscoveryError, type DiscoveryProvider } from "../failover/discovery/provider";
+import { checkPointing, DiscoveryError, type DiscoveryProvider } from "../failover/discovery/provider";
 import { renderTable } from "../util/table";
 import { COMMON, config, daemonLog, listenAddress, parse, printJson, untilSignal } from "./args";
 
@@ -60,13 +60,9 @@ async function point(argv: string[]): Promise<number> {
   const address = v.address ?? target?.tailscaleAddress ?? target?.address;
   if (!address)
     throw new UserError(`${cfg.file}: node ${v.to} has no tailscale-address or address to point ${name} at`);
+  checkPointing(name, address);
   const p = provider(cfg, kindArg(v.provider, cfg), { hostsFile: v["hosts-file"], node: v.node });
-  try {
-    console.log(await p.point(name, address));
-  } catch (e) {
-    if (e instanceof DiscoveryError) throw new UserError(e.message);
-    throw e;
-  }
+  console.log(await p.point(name, address));
   return 0;
 }
 
@@ -116,10 +112,17 @@ async function serveDns(argv: string[]): Promise<number> {
 
 export async function discoveryCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === "point") return point(rest);
-  if (sub === "status") return status(rest);
-  if (sub === "serve-dns") return serveDns(rest);
+  const run = sub === "point" ? point : sub === "status" ? status : sub === "serve-dns" ? serveDns : undefined;
+  if (run) {
+    try {
+      return await run(rest);
+    } catch (e) {
+      // A provider's refusal (a bad name, an unreadable records file) is the user's to fix: one line, exit 2.
+      if (e instanceof DiscoveryError) throw new UserError(e.message);
+      throw e;
+    }
+  }
   throw new UserError(
-    `understudy discovery: expected point, status or serve-dns${sub ? `, not "${sub}"` : ""}. See understudy discovery --help`,
+    `expected point, status or serve-dns${sub ? `, not "${sub}"` : ""}. See understudy discovery --help`,
   );
 }

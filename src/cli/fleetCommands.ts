@@ -6,15 +6,16 @@ import { estimateCost } from "../store/cost";
 import { formatSize } from "../util/size";
 import { renderTable } from "../util/table";
 import { COMMON, config, parse, printJson } from "./args";
+import { numberArg } from "./opsArgs";
 
 export async function discoverCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { ...COMMON, depth: { type: "string", default: "1" } }, "discover");
   const dir = positionals[0];
-  if (!dir) throw new UserError("understudy discover: name the data dir (understudy discover DIR)");
+  if (!dir) throw new UserError("name the data dir (understudy discover DIR)");
   if (!existsSync(dir)) throw new UserError(`${dir}: no such directory`);
   const configured = values.config !== "understudy.yml" || existsSync("understudy.yml");
   const cfg = configured ? loadConfig(values.config) : undefined;
-  const r = discover(dir, cfg, Number(values.depth));
+  const r = discover(dir, cfg, numberArg(values.depth, "depth", { min: 0, max: 32, integer: true }));
   const unreplicated = r.found.filter((f) => f.status === "unreplicated");
   if (values.json) {
     printJson({ ...r, unreplicated: unreplicated.map((u) => u.name), config: cfg?.file ?? null });

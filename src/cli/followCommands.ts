@@ -12,7 +12,7 @@ import { openStore, replicaPrefix } from "../store/open";
 import { formatAge } from "../util/duration";
 import { listenHttp, safeHandler } from "../util/net";
 import { formatSize } from "../util/size";
-import { COMMON, config, daemonLog, listenAddress, parse, printJson, untilSignal } from "./args";
+import { COMMON, checkOutputPath, config, daemonLog, listenAddress, parse, printJson, untilSignal } from "./args";
 
 export async function followCommand(argv: string[]): Promise<number> {
   const { values } = parse(
@@ -96,11 +96,12 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     "restore",
   );
   const name = positionals[0];
-  if (!name) throw new UserError("understudy restore: name the database (understudy restore DB -o PATH)");
+  if (!name) throw new UserError("name the database (understudy restore DB -o PATH)");
   const cfg = config(values);
   const db = cfg.databases.find((d) => d.name === name || d.replicaPath === name);
   if (!db) throw new UserError(`${cfg.file}: no database named "${name}"`);
   const out = values.output ?? `${db.name}.restored`;
+  checkOutputPath(out, "-o");
   if (existsSync(out) && !values.force) throw new UserError(`${out} already exists; pass --force to overwrite it`);
   let at: Date | undefined;
   if (values.at) {

@@ -6,9 +6,7 @@ import { COMMON, config, daemonLog, listenAddress, parse, untilSignal } from "./
 export async function healthCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub !== "serve")
-    throw new UserError(
-      `understudy health: expected serve${sub ? `, not "${sub}"` : ""}. See understudy health --help`,
-    );
+    throw new UserError(`expected serve${sub ? `, not "${sub}"` : ""}. See understudy health --help`);
   const { values: v } = parse(rest, { ...COMMON, listen: { type: "string" } }, "health serve");
   const cfg = config(v);
   const node = selectNode(cfg, { name: v.node });

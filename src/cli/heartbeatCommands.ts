@@ -4,7 +4,7 @@ import { SlackWebhookNotifier } from "../heartbeat/slackWebhook";
 import type { HeartbeatState } from "../heartbeat/state";
 import { Heartbeat } from "../heartbeat/watcher";
 import { renderTable } from "../util/table";
-import { COMMON, daemonLog, parse, printJson, untilSignal } from "./args";
+import { COMMON, checkOutputPath, daemonLog, parse, printJson, untilSignal } from "./args";
 import { countArg, durationArg, optionalConfig, webhookArg } from "./opsArgs";
 
 const OPTIONS = {
@@ -39,16 +39,14 @@ function table(s: HeartbeatState): string {
 export async function heartbeatCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub !== "watch" && sub !== "once")
-    throw new UserError(
-      `understudy heartbeat: expected watch or once${sub ? `, not "${sub}"` : ""}. See understudy heartbeat --help`,
-    );
+    throw new UserError(`expected watch or once${sub ? `, not "${sub}"` : ""}. See understudy heartbeat --help`);
   const { values: v, positionals } = parse(rest, OPTIONS, `heartbeat ${sub}`);
   const cfg = optionalConfig(v.config)?.heartbeat ?? DEFAULT_HEARTBEAT;
+  const stateFile = checkedState(v.state ?? cfg.stateFile);
   const targets = positionals.length ? positionals : cfg.targets;
-  if (!targets.length)
-    throw new UserError(`understudy heartbeat ${sub}: give the URLs to watch (or heartbeat.targets in the config)`);
+  if (!targets.length) throw new UserError(`give the URLs to watch (or heartbeat.targets in the config)`);
   for (const t of targets) {
-    if (!/^https?:\/\/[^/]/.test(t)) throw new UserError(`understudy heartbeat: "${t}" is not an http(s) URL`);
+    if (!/^https?:\/\/[^/]/.test(t)) throw new UserError(`"${t}" is not an http(s) URL`);
   }
   const alertAfter = countArg(v["alert-after"], "alert-after") ?? cfg.alertAfter;
   const escalateAfter = countArg(v["escalate-after"], "escalate-after") ?? cfg.escalateAfter;
@@ -63,7 +61,7 @@ export async function heartbeatCommand(argv: string[]): Promise<number> {
     alertAfter,
     escalateAfter,
     reminderInterval: durationArg(v.reminder, "reminder") ?? cfg.reminderInterval,
-    stateFile: v.state ?? cfg.stateFile,
+    stateFile,
     ops: ops ? new SlackWebhookNotifier("slack #ops", ops) : undefined,
     escalation: esc ? new SlackWebhookNotifier("slack escalation", esc) : undefined,
     log,
@@ -79,4 +77,9 @@ export async function heartbeatCommand(argv: string[]): Promise<number> {
   log.info({ targets, stateFile: v.state ?? cfg.stateFile, alertAfter, escalateAfter }, "watching");
   await hb.watch(stop.signal, durationArg(v.for, "for"));
   return 0;
+}
+
+function checkedState(path: string): string {
+  checkOutputPath(path, "--state");
+  return path;
 }

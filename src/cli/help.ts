@@ -113,8 +113,11 @@ Example:
   replicate: `Usage: understudy replicate [--config FILE] [--node NAME] [--metrics-listen HOST:PORT]
 
 Runs Litestream as a supervised child on the primary: restarts it with exponential backoff, passes
-SIGTERM through, logs its events as JSON, keeps per-database state in STATE_DIR/replicate-state.json,
-and serves Prometheus metrics (its own and Litestream's) on /metrics.
+SIGTERM through (a stop takes at most 10s), logs its events as JSON, keeps per-database state in
+STATE_DIR/replicate-state.json, and serves Prometheus metrics (its own and Litestream's) on /metrics.
+Litestream gets only the environment it needs. Every replicate.gap-check-interval (60s) it checks
+that the segments Litestream uploaded are in the store, and forces a new generation past a gap.
+Refuses a --node that is not the primary.
 
 Example:
   understudy replicate --config understudy.yml`,
@@ -142,8 +145,9 @@ listings: it reads the positions the primary publishes. Readers may open the cop
 read-only or read-write: they see a committed state or wait. A lock keeper child process holds each
 apply's lock, so a killed follower is rolled back before readers see it. A gap or corrupt segment in
 the store is held (everything before it applied) and retried with backoff; a full disk or a failed
-apply keeps the last good state; a copy changed by another process is rebuilt. One follower per data
-dir: a second is refused with the first one's pid. Metrics on /metrics (default 127.0.0.1:9811).
+apply keeps the last good state; a copy changed by another process is rebuilt; a file it did not make
+is never replaced. One follower per data dir: a second is refused with the first one's pid. Refuses a
+--node that is not a standby. Metrics on /metrics (default 127.0.0.1:9811).
 
 Example:
   understudy follow --config understudy.yml --node forge`,

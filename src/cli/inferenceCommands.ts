@@ -31,7 +31,7 @@ function inferenceConfig(v: Shared, command: string): InferenceConfig {
   const file = v.config ?? DEFAULT_CONFIG_FILE;
   if (!existsSync(file) && file === DEFAULT_CONFIG_FILE) {
     throw new UserError(
-      `understudy ${command}: pass --routing tier-routing.json (the plan's file) or --config understudy.yml`,
+      `${command.replace(/^inference /, "")}: pass --routing tier-routing.json (the plan's file) or --config understudy.yml`,
     );
   }
   const cfg = loadConfig(file);
@@ -178,7 +178,7 @@ async function routeCommand(argv: string[]): Promise<number> {
     { ...SHARED, tier: { type: "string" }, model: { type: "string" }, endpoint: { type: "string", default: "chat" } },
     "inference route",
   );
-  if (!v.model) throw new UserError("understudy inference route: --model is required");
+  if (!v.model) throw new UserError("--model is required");
   if (!["chat", "generate", "embed"].includes(v.endpoint))
     throw new UserError("--endpoint: one of chat, generate, embed");
   const cfg = inferenceConfig(v, "inference route");
@@ -240,7 +240,7 @@ export async function inferenceCommand(argv: string[]): Promise<number> {
   const run = sub ? SUB[sub] : undefined;
   if (!run)
     throw new UserError(
-      `understudy inference: expected monitor, proxy or route${sub ? `, not "${sub}"` : ""}. See understudy inference --help`,
+      `expected monitor, proxy or route${sub ? `, not "${sub}"` : ""}. See understudy inference --help`,
     );
   return run(rest);
 }

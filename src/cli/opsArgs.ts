@@ -21,6 +21,21 @@ export function durationArg(text: string | undefined, name: string, positive = f
   return ms;
 }
 
+/** A number flag within bounds (discover --depth, demo --scale): anything else is the user's input error. */
+export function numberArg(
+  text: string | undefined,
+  name: string,
+  o: { min: number; max: number; integer?: boolean },
+): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isFinite(n) || n < o.min || n > o.max || (o.integer && !Number.isInteger(n)))
+    throw new UserError(
+      `--${name}: expected ${o.integer ? "a whole number" : "a number"} from ${o.min} to ${o.max}, not "${text}"`,
+    );
+  return n;
+}
+
 export function countArg(text: string | undefined, name: string): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);

@@ -6,8 +6,8 @@ import { renderLaunchd } from "../service/launchd";
 import { ROLES, type ServiceRole, serviceSpec } from "../service/roles";
 import { renderSystemd } from "../service/systemd";
 import { writeFileAtomic } from "../util/atomic";
-import { COMMON, config, parse } from "./args";
-import { countArg, optionalConfig } from "./opsArgs";
+import { COMMON, checkOutputPath, config, parse, writeOutput } from "./args";
+import { countArg, durationArg, optionalConfig } from "./opsArgs";
 
 export const SERVICE_OPTIONS = {
   ...COMMON,
@@ -19,9 +19,7 @@ export const SERVICE_OPTIONS = {
 
 function roleArg(text: string | undefined): ServiceRole {
   if (text && (ROLES as readonly string[]).includes(text)) return text as ServiceRole;
-  throw new UserError(
-    `understudy render launchd|systemd ROLE: ROLE is one of ${ROLES.join(", ")}${text ? `, not "${text}"` : ""}`,
-  );
+  throw new UserError(`ROLE is one of ${ROLES.join(", ")}${text ? `, not "${text}"` : ""}`);
 }
 
 /** Resolves the role's env: secrets to values, only when the operator asked for a file that holds them. */
@@ -42,6 +40,10 @@ export async function renderService(kind: "launchd" | "systemd", argv: string[])
   });
   const spec = serviceSpec(cfg, node, role);
   const envRefs = spec.secrets.filter((s) => s.ref.scheme === "env");
+  if (kind === "systemd" && v["inline-secrets"])
+    throw new UserError(
+      "--inline-secrets is for launchd, which has no environment file; a systemd unit reads its secrets from an EnvironmentFile: use --write-environment-file (written 0600)",
+    );
   const notes: string[] = [];
   let text: string;
   let secretInFile = false;
@@ -65,6 +67,7 @@ export async function renderService(kind: "launchd" | "systemd", argv: string[])
     text = renderSystemd(spec, envFile);
     if (envFile && envRefs.length) {
       if (v["write-environment-file"]) {
+        checkOutputPath(envFile, "--environment-file");
         const values = await envValues(spec);
         writeFileAtomic(
           envFile,
@@ -81,7 +84,7 @@ export async function renderService(kind: "launchd" | "systemd", argv: string[])
     }
   }
   if (v.output) {
-    writeFileAtomic(v.output, text, secretInFile ? 0o600 : 0o644);
+    writeOutput(v.output, text, "-o", secretInFile ? 0o600 : 0o644);
     console.error(`wrote ${v.output}${secretInFile ? " (mode 0600: it holds secret values)" : " (no secrets in it)"}`);
   } else process.stdout.write(text);
   for (const n of notes) console.error(`note: ${n}`);
@@ -108,16 +111,27 @@ export async function renderWorkflow(argv: string[]): Promise<number> {
   const every = countArg(v.every, "every") ?? 5;
   if (every < 5) throw new UserError("--every: GitHub runs scheduled workflows at most every 5 minutes");
   const pkg = require("../../../package.json") as { name: string; version: string };
+  const intervalMs = durationArg(v.interval, "interval", true) ?? hb?.interval ?? 60_000;
+  if (intervalMs < 1000 || intervalMs % 1000 !== 0)
+    throw new UserError(`--interval: "${v.interval}" must be a whole number of seconds, at least 1s`);
+  // The command becomes one YAML `run:` line: a newline or a YAML-significant start would add steps or keys.
+  if (
+    v.install !== undefined &&
+    (/[\r\n]/.test(v.install) || /^[\s|>&*!%@`#'"{[-]/.test(v.install) || !v.install.trim())
+  )
+    throw new UserError(
+      "--install: one shell command on one line, not starting with a YAML indicator (| > & * ! % @ ` # ' \" { [ -)",
+    );
   const text = renderGithubWorkflow({
     everyMinutes: every,
-    interval: v.interval ?? `${Math.round((hb?.interval ?? 60_000) / 1000)}s`,
+    interval: `${intervalMs / 1000}s`,
     install: v.install ?? `npm install --global ${pkg.name}@${pkg.version}`,
     tailscale: v.tailscale,
     alertAfter: hb?.alertAfter ?? 2,
     escalateAfter: hb?.escalateAfter ?? 5,
   });
   if (v.output) {
-    writeFileAtomic(v.output, text);
+    writeOutput(v.output, text, "-o");
     console.error(
       `wrote ${v.output}; add the repository secrets ANVIL_HEALTH_URL, SLACK_OPS_WEBHOOK, SLACK_ESCALATION_WEBHOOK${v.tailscale ? ", TS_OAUTH_CLIENT_ID, TS_OAUTH_SECRET" : ""}`,
     );

@@ -10,7 +10,7 @@ import { formatAge } from "../util/duration";
 import { processAlive } from "../util/process";
 import { formatSize } from "../util/size";
 import { renderTable } from "../util/table";
-import { COMMON, config, daemonLog, parse, printJson, untilSignal } from "./args";
+import { COMMON, config, daemonLog, listenAddress, parse, printJson, untilSignal } from "./args";
 import { followRows, followSummary, readFollowState } from "./followCommands";
 import { durationArg } from "./opsArgs";
 
@@ -18,6 +18,7 @@ export async function replicateCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...COMMON, "metrics-listen": { type: "string" } }, "replicate");
   const cfg = config(values);
   const node = selectNode(cfg, { name: values.node, role: "primary", runs: "understudy replicate" });
+  if (values["metrics-listen"]) listenAddress(values["metrics-listen"], "--metrics-listen");
   const log = daemonLog({ role: "replicate", node: node.name });
   const r = new Replicator(cfg, node, { log, metricsListen: values["metrics-listen"] });
   await r.start();

@@ -12,16 +12,9 @@ export function formatProblem(p: ConfigProblem): string {
   return `${where}: ${p.field ? `${p.field}: ` : ""}${p.message}`;
 }
 
-/** A user error: the CLI prints its message alone, never a stack trace. */
-export class UserError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 2,
-  ) {
-    super(message);
-    this.name = "UserError";
-  }
-}
+import { UserError } from "../util/errors";
+
+export { UserError };
 
 export class ConfigError extends UserError {
   constructor(readonly problems: ConfigProblem[]) {

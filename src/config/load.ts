@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { Node } from "yaml";
 import { readInference } from "../inference/config";
+import { formatDuration } from "../util/duration";
 import { closest } from "../util/suggest";
 import { DEFAULT_COST, DEFAULT_FOLLOW, DEFAULT_LITESTREAM, DEFAULT_REPLICATE, planTiers } from "./defaults";
 import { ConfigError, UserError } from "./errors";
@@ -28,8 +29,26 @@ export function loadConfig(file = DEFAULT_CONFIG_FILE): UnderstudyConfig {
       `${file}: no such config file. Write a starter one with \`understudy init\`, or pass --config FILE.`,
     );
   }
-  return parseConfig(readFileSync(file, "utf8"), file);
+  const st = statSync(file);
+  if (!st.isFile())
+    throw new UserError(`${file}: is not a file (a directory?); pass the config file with --config FILE`);
+  // The plan's whole fleet is about 10 KB; far larger is a wrong file, and a YAML parser's time and memory grow
+  // with it (a 50 MB file ran out of heap).
+  if (st.size > MAX_CONFIG_BYTES)
+    throw new UserError(
+      `${file}: ${Math.round(st.size / 1024)} KB is larger than a config file can be (${MAX_CONFIG_BYTES / 1024 / 1024} MB); is it the right file?`,
+    );
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new UserError(`${file}: cannot read it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return parseConfig(text, file);
 }
+
+/** 10,000 databases with every field set stay well under this. */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 export function parseConfig(text: string, file: string): UnderstudyConfig {
   const ctx = new YamlContext(file, text);
@@ -52,18 +71,24 @@ export function parseConfig(text: string, file: string): UnderstudyConfig {
   const litestream = {
     binary: ls?.str("binary") ? abs(ls.str("binary") as string) : undefined,
     expectedVersion: ls?.str("version") ?? DEFAULT_LITESTREAM.expectedVersion,
-    metricsAddr: ls?.str("metrics-addr") ?? DEFAULT_LITESTREAM.metricsAddr,
+    metricsAddr: ls?.listen("metrics-addr") ?? DEFAULT_LITESTREAM.metricsAddr,
   };
   ls?.finish();
 
   const rep = top.map("replicate");
   const replicate = {
-    metricsListen: rep?.str("metrics-listen") ?? DEFAULT_REPLICATE.metricsListen,
-    publishInterval: rep?.duration("publish-interval") ?? DEFAULT_REPLICATE.publishInterval,
-    gapCheckInterval: rep?.duration("gap-check-interval") ?? DEFAULT_REPLICATE.gapCheckInterval,
+    metricsListen: rep?.listen("metrics-listen", "serves none") ?? DEFAULT_REPLICATE.metricsListen,
+    publishInterval: rep?.duration("publish-interval", false, "disables it") ?? DEFAULT_REPLICATE.publishInterval,
+    gapCheckInterval: rep?.duration("gap-check-interval", false, "disables it") ?? DEFAULT_REPLICATE.gapCheckInterval,
     restartBackoffMin: rep?.duration("restart-backoff-min") ?? DEFAULT_REPLICATE.restartBackoffMin,
     restartBackoffMax: rep?.duration("restart-backoff-max") ?? DEFAULT_REPLICATE.restartBackoffMax,
   };
+  if (rep && replicate.restartBackoffMin > replicate.restartBackoffMax)
+    rep.ctx.report(
+      rep.raw("restart-backoff-min") ?? rep.raw("restart-backoff-max"),
+      "replicate.restart-backoff-min",
+      `is longer than restart-backoff-max (${formatDuration(replicate.restartBackoffMax)}): the first wait must not exceed the longest`,
+    );
   rep?.finish();
 
   const fol = top.map("follow");
@@ -71,7 +96,7 @@ export function parseConfig(text: string, file: string): UnderstudyConfig {
     pollInterval: fol?.duration("poll-interval") ?? DEFAULT_FOLLOW.pollInterval,
     probeInterval: fol?.duration("probe-interval") ?? DEFAULT_FOLLOW.probeInterval,
     concurrency: fol?.num("concurrency", { min: 1, integer: true }) ?? DEFAULT_FOLLOW.concurrency,
-    metricsListen: fol?.str("metrics-listen") ?? DEFAULT_FOLLOW.metricsListen,
+    metricsListen: fol?.listen("metrics-listen", "serves none") ?? DEFAULT_FOLLOW.metricsListen,
   };
   fol?.finish();
   const cost = readCost(top);
@@ -215,7 +240,7 @@ function readDatabases(top: MapReader, tiers: Map<string, TierConfig>): Database
   }
   const out: DatabaseConfig[] = [];
   const byName = new Map<string, number>();
-  const byPath = new Map<string, { index: number; node: Node }>();
+  const byPath = new Map<string, { index: number; node: Node; report: (message: string) => void }>();
   s.items.forEach((item, i) => {
     const d = MapReader.of(top.ctx, item, `databases[${i}]`);
     if (!d) return;
@@ -252,6 +277,9 @@ function readDatabases(top: MapReader, tiers: Map<string, TierConfig>): Database
     if (name) {
       if (name.includes("..") || name.startsWith("/"))
         d.ctx.report(d.raw("name"), d.field("name"), "must be a file name inside the node's data dir");
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
+      if (/[\u0000-\u001f\u007f]/.test(name))
+        d.ctx.report(d.raw("name"), d.field("name"), "must not contain control characters (NUL, newline, tab, …)");
       const prev = byName.get(name);
       duplicate = prev !== undefined;
       if (duplicate) d.ctx.report(d.raw("name"), d.field("name"), `"${name}" is already listed as databases[${prev}]`);
@@ -265,26 +293,34 @@ function readDatabases(top: MapReader, tiers: Map<string, TierConfig>): Database
     if (db.replicaPath && !duplicate) {
       const clean = db.replicaPath.replace(/\/+$/, "");
       db.replicaPath = clean;
-      for (const [other, at] of byPath) {
-        if (other === clean) {
-          d.ctx.report(
-            d.raw("path") ?? item,
-            d.field("path"),
-            `replica path "${clean}" is already used by databases[${at.index}]; two databases writing one replica destroy each other's backups`,
-          );
-        } else if (clean.startsWith(`${other}/`) || other.startsWith(`${clean}/`)) {
-          d.ctx.report(
-            d.raw("path") ?? item,
-            d.field("path"),
-            `replica path "${clean}" is nested inside databases[${at.index}]'s "${other}"; Litestream would list one replica's generations inside the other`,
-          );
-        }
-      }
-      byPath.set(clean, { index: i, node: item });
+      const same = byPath.get(clean);
+      if (same)
+        d.ctx.report(
+          d.raw("path") ?? item,
+          d.field("path"),
+          `replica path "${clean}" is already used by databases[${same.index}]; two databases writing one replica destroy each other's backups`,
+        );
+      else
+        byPath.set(clean, {
+          index: i,
+          node: item,
+          report: (m) => d.ctx.report(d.raw("path") ?? item, d.field("path"), m),
+        });
     }
     d.finish();
     out.push(db);
   });
+  // Nesting, by looking up each path's own prefixes: linear in the number of databases, not quadratic.
+  for (const [path, at] of byPath) {
+    const parts = path.split("/");
+    for (let k = 1; k < parts.length; k++) {
+      const outer = byPath.get(parts.slice(0, k).join("/"));
+      if (outer)
+        at.report(
+          `replica path "${path}" is nested inside databases[${outer.index}]'s "${parts.slice(0, k).join("/")}"; Litestream would list one replica's generations inside the other`,
+        );
+    }
+  }
   return out;
 }
 

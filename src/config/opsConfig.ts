@@ -57,7 +57,7 @@ export const DEFAULT_DISCOVERY: DiscoveryConfig = {
 
 export function readHealth(r: MapReader | undefined): HealthConfig {
   const out = {
-    listen: r?.str("listen") ?? DEFAULT_HEALTH.listen,
+    listen: r?.listen("listen") ?? DEFAULT_HEALTH.listen,
     readyLag: r?.duration("ready-lag") ?? DEFAULT_HEALTH.readyLag,
   };
   r?.finish();
@@ -73,7 +73,7 @@ export function readHeartbeat(r: MapReader | undefined, abs: (p: string) => stri
     timeout: r?.duration("timeout") ?? d.timeout,
     alertAfter: r?.num("alert-after", { min: 1, integer: true }) ?? d.alertAfter,
     escalateAfter: r?.num("escalate-after", { min: 1, integer: true }) ?? d.escalateAfter,
-    reminderInterval: r?.duration("reminder-interval") ?? d.reminderInterval,
+    reminderInterval: r?.duration("reminder-interval", false, "never reminds") ?? d.reminderInterval,
     stateFile: state ? abs(state) : d.stateFile,
     slackWebhook: r ? secret(r, "slack-webhook") : undefined,
     escalationWebhook: r ? secret(r, "escalation-webhook") : undefined,
@@ -104,9 +104,9 @@ export function readDiscovery(r: MapReader | undefined, abs: (p: string) => stri
     hostsFile: r?.str("hosts-file") ?? d.hostsFile,
     command: command ? abs(command) : undefined,
     dns: {
-      listen: dns?.str("listen") ?? d.dns.listen,
+      listen: dns?.listen("listen") ?? d.dns.listen,
       zone: (dns?.str("zone") ?? d.dns.zone).toLowerCase().replace(/\.$/, ""),
-      ttl: dns?.duration("ttl") ?? d.dns.ttl,
+      ttl: dns?.duration("ttl", false, "answers are not cached") ?? d.dns.ttl,
       recordsFile: records ? abs(records) : undefined,
     },
   };

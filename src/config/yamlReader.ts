@@ -44,6 +44,10 @@ function describe(node: Node | null | undefined): string {
   return "something else";
 }
 
+const MAX_SIZE = 2 ** 50;
+const MAX_DURATION_DAYS = 3650;
+const MAX_DURATION_MS = MAX_DURATION_DAYS * 86_400_000;
+
 export class MapReader {
   private readonly seen = new Set<string>();
   /** Problems for required keys that are absent: a misspelt key found later replaces them. */
@@ -121,7 +125,11 @@ export class MapReader {
     return undefined;
   }
 
-  duration(key: string, required = false): number | undefined {
+  /**
+   * A duration in ms. Zero is refused (a zero interval is a busy loop, a zero timeout fails everything) unless
+   * `zero` says what it means for this key, e.g. "disables it".
+   */
+  duration(key: string, required = false, zero?: string): number | undefined {
     const s = this.scalar(key, required);
     if (!s) return undefined;
     const ms = typeof s.value === "number" && s.value === 0 ? 0 : parseDuration(String(s.value));
@@ -131,6 +139,12 @@ export class MapReader {
         this.field(key),
         `"${String(s.value)}" is not a duration; write it like 500ms, 1s, 30s, 5m, 72h or 7d`,
       );
+    } else if (ms === 0 && !zero) {
+      this.ctx.report(s.node, this.field(key), "must be longer than 0");
+      return undefined;
+    } else if (ms > MAX_DURATION_MS) {
+      this.ctx.report(s.node, this.field(key), `"${String(s.value)}" is longer than ${MAX_DURATION_DAYS} days`);
+      return undefined;
     }
     return ms;
   }
@@ -141,7 +155,28 @@ export class MapReader {
     const n = parseSize(typeof s.value === "number" ? s.value : String(s.value));
     if (n === undefined)
       this.ctx.report(s.node, this.field(key), `"${String(s.value)}" is not a size; write it like 26 MB or 4 KB`);
+    else if (n > MAX_SIZE) {
+      this.ctx.report(s.node, this.field(key), `"${String(s.value)}" is larger than 1 PB; is the unit right?`);
+      return undefined;
+    }
     return n;
+  }
+
+  /** HOST:PORT for a server to listen on (port 0-65535), or "" where `empty` says what that means. */
+  listen(key: string, empty?: string): string | undefined {
+    const v = this.str(key);
+    if (v === undefined) return undefined;
+    if (v === "" && empty) return v;
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(v);
+    if (!m || Number(m[3]) > 65535) {
+      this.ctx.report(
+        this.raw(key) as Node,
+        this.field(key),
+        `"${v}" is not HOST:PORT with a port from 0 to 65535 (e.g. 127.0.0.1:9810${empty ? `; "" ${empty}` : ""})`,
+      );
+      return undefined;
+    }
+    return v;
   }
 
   num(key: string, opts: { min?: number; integer?: boolean } = {}): number | undefined {

@@ -122,7 +122,7 @@ export function readInference(r: MapReader, file: string): InferenceConfig {
   m?.finish();
   const p = r.map("proxy");
   const proxy = {
-    listen: p?.str("listen") ?? DEFAULT_PROXY.listen,
+    listen: p?.listen("listen") ?? DEFAULT_PROXY.listen,
     token: p ? secret(p, "token") : undefined,
     responseTimeout: p?.duration("response-timeout") ?? DEFAULT_PROXY.responseTimeout,
     connectTimeout: p?.duration("connect-timeout") ?? DEFAULT_PROXY.connectTimeout,

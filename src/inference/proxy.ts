@@ -165,6 +165,11 @@ export class InferenceProxy {
     endpoint: Endpoint | undefined,
     labels: { endpoint: string; target: string },
   ): Promise<number> {
+    // With a token, everything needs it, / and /metrics too: which hosts are down and where traffic goes is
+    // nobody else's business (Prometheus sends it with `authorization: { credentials_file: … }`).
+    if (!this.authorized(req)) {
+      throw new HttpError(401, "unauthorized: send Authorization: Bearer <token> (the proxy's configured token)");
+    }
     if ((req.method === "GET" || req.method === "HEAD") && path === "/") {
       res.writeHead(200, { "content-type": "text/plain; charset=utf-8" });
       res.end("Ollama is running");
@@ -174,9 +179,6 @@ export class InferenceProxy {
       res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
       res.end(this.d.metrics.render(this.d.monitor.snapshot()));
       return 200;
-    }
-    if (!this.authorized(req)) {
-      throw new HttpError(401, "unauthorized: send Authorization: Bearer <token> (the proxy's configured token)");
     }
     if (req.method === "GET" && (path === "/api/tags" || path === "/api/ps" || path === "/v1/models"))
       return this.aggregate(res, path);

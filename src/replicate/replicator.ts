@@ -20,6 +20,28 @@ import { applyEvent, type DbReplicationState, type ReplicateState, writeReplicat
 
 export const MANIFEST_HEARTBEAT_MS = 30_000;
 
+/** The variables Litestream may need from the parent: paths, locale, time zone, and an HTTP proxy if one is set. */
+const LITESTREAM_ENV = [
+  "PATH",
+  "HOME",
+  "TMPDIR",
+  "TZ",
+  "LANG",
+  "LC_ALL",
+  "USER",
+  "LOGNAME",
+  "SSL_CERT_FILE",
+  "SSL_CERT_DIR",
+  "HTTPS_PROXY",
+  "HTTP_PROXY",
+  "NO_PROXY",
+  "https_proxy",
+  "http_proxy",
+  "no_proxy",
+];
+/** The longest `stop()` takes, whatever the store does: a service manager's stop must not hang on the network. */
+export const STOP_DEADLINE_MS = 10_000;
+
 export interface ReplicatorOptions {
   log: Logger;
   /** HOST:PORT for our /metrics, or "" to serve none. */
@@ -98,7 +120,10 @@ export class Replicator {
     this.state.store =
       cfg.store.type === "file" ? `file://${cfg.store.path}` : `abs://${cfg.store.container}@${cfg.store.account}`;
 
-    const env: NodeJS.ProcessEnv = { ...process.env };
+    // Litestream gets what it needs and nothing else: the parent's environment may hold the Claude key, Slack
+    // webhooks, the proxy token or a service principal's secret, none of which Litestream 0.3 reads.
+    const env: NodeJS.ProcessEnv = {};
+    for (const k of LITESTREAM_ENV) if (process.env[k] !== undefined) env[k] = process.env[k];
     const secrets: string[] = [];
     if (cfg.store.type === "abs") {
       if (!cfg.store.accountKey)
@@ -350,10 +375,20 @@ export class Replicator {
     if (this.gapTimer) clearInterval(this.gapTimer);
     if (this.publishTimer) clearTimeout(this.publishTimer);
     this.publishTimer = undefined;
-    await this.supervisor?.stop();
-    // The standby fetches only up to the published positions: the last ones must reach the store.
-    for (let attempt = 0, wait = 250; attempt < 5 && !(await this.publish(true)) && this.store; attempt++, wait *= 2)
-      await new Promise((r) => setTimeout(r, wait));
+    const deadline = Date.now() + STOP_DEADLINE_MS;
+    // Litestream syncs what is left on SIGTERM; against a store that does not answer it is killed in time.
+    await this.supervisor?.stop(STOP_DEADLINE_MS * 0.6);
+    // The standby fetches only up to the published positions: the last ones must reach the store, if it answers.
+    let published = !this.store;
+    for (let attempt = 0, wait = 250; attempt < 5 && !published && Date.now() < deadline; attempt++, wait *= 2) {
+      const left = deadline - Date.now();
+      published = await Promise.race([
+        this.publish(true),
+        new Promise<false>((r) => setTimeout(() => r(false), left).unref()),
+      ]);
+      if (!published) await new Promise((r) => setTimeout(r, Math.min(wait, Math.max(0, deadline - Date.now()))));
+    }
+    if (!published) this.opts.log.warn("stopped without publishing the final positions: the store did not answer");
     this.state.litestream.status = "stopped";
     this.dirty = true;
     this.flush();

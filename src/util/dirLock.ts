@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { UserError } from "../config/errors";
+import { UserError } from "./errors";
 
 /**
  * A lock on a directory that dies with its process: SQLite's EXCLUSIVE lock on a small file in it (an fcntl
@@ -14,11 +14,12 @@ export class DirLock {
     private readonly pidFile: string,
   ) {}
 
-  static acquire(dir: string, role: string): DirLock {
+  /** `waitMs`: how long to wait for the holder to let go (writers that take turns); 0 refuses at once. */
+  static acquire(dir: string, role: string, waitMs = 0): DirLock {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `.understudy-${role}.lock`);
     const pidFile = `${file}.pid`;
-    const db = new Database(file, { timeout: 0 });
+    const db = new Database(file, { timeout: waitMs });
     try {
       // An empty database makes SQLite open a journal for the lock's lifetime; one page of content avoids that.
       if (db.pragma("user_version", { simple: true }) !== 1) db.pragma("user_version = 1");

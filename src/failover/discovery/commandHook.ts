@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { DiscoveryError, type DiscoveryProvider } from "./provider";
+import { checkPointing, DiscoveryError, type DiscoveryProvider } from "./provider";
 
 /**
  * The operator's own script does the switch (a Tailscale admin API call for a device IP swap, a Cloudflare
@@ -15,6 +15,7 @@ export class CommandHookProvider implements DiscoveryProvider {
   ) {}
 
   point(name: string, address: string): Promise<string> {
+    checkPointing(name, address);
     return new Promise((resolve, reject) => {
       execFile(
         this.command,

@@ -3,7 +3,7 @@ import { readDnsRecords } from "./dnsRecords";
 
 const TYPE_A = 1;
 const CLASS_IN = 1;
-const RCODE = { ok: 0, formErr: 1, nxDomain: 3, notImp: 4, refused: 5 };
+const RCODE = { ok: 0, formErr: 1, servFail: 2, nxDomain: 3, notImp: 4, refused: 5 };
 
 interface Question {
   name: string;
@@ -86,22 +86,49 @@ export class DnsResponder {
   ) {
     this.socket = dgram.createSocket("udp4");
     this.socket.on("message", (msg, rinfo) => {
-      const reply = answer(msg, this.records(), this.zone, this.ttlS);
-      this.socket.send(reply, rinfo.port, rinfo.address);
+      // A response (QR set) or a runt is never answered: replying to replies lets two servers loop.
+      if (msg.length < 12 || msg[2] & 0x80) return;
+      let reply: Buffer;
+      try {
+        reply = answer(msg, this.records(), this.zone, this.ttlS);
+      } catch {
+        // An unreadable records file: say so to the client (SERVFAIL) and keep serving.
+        reply = answer(msg, {}, "", this.ttlS);
+        reply[3] = (reply[3] & 0xf0) | RCODE.servFail;
+      }
+      this.socket.send(reply, rinfo.port, rinfo.address, () => undefined);
     });
   }
+
+  /** Why the records file could not be read last time, while it cannot (the last good records still answer). */
+  unreadable?: string;
 
   private records(): Record<string, string> {
     // Re-read at most every 200 ms: cheap, and a switch is visible almost at once.
     const now = Date.now();
-    if (!this.cache || now - this.cache.at > 200) this.cache = { at: now, records: readDnsRecords(this.recordsFile) };
+    if (!this.cache || now - this.cache.at > 200) {
+      try {
+        this.cache = { at: now, records: readDnsRecords(this.recordsFile) };
+        this.unreadable = undefined;
+      } catch (e) {
+        // A file caught half-edited by hand keeps the last good answers; with none, the query gets SERVFAIL.
+        this.unreadable = (e as Error).message;
+        if (!this.cache) throw e;
+        this.cache.at = now;
+      }
+    }
     return this.cache.records;
   }
 
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
       this.socket.once("error", reject);
-      this.socket.bind(port, host, () => resolve(this.socket.address().port));
+      this.socket.bind(port, host, () => {
+        this.socket.off("error", reject);
+        // After the bind, a socket error (a send to a vanished client) must not stop the responder.
+        this.socket.on("error", () => undefined);
+        resolve(this.socket.address().port);
+      });
     });
   }
 

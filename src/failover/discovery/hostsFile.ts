@@ -6,13 +6,15 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   renameSync,
   statSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { DiscoveryError, type DiscoveryProvider } from "./provider";
+import { DirLock } from "../../util/dirLock";
+import { checkPointing, DiscoveryError, type DiscoveryProvider } from "./provider";
 
 const BEGIN = "# BEGIN understudy — managed by `understudy discovery point`; edits inside this block are replaced";
 const END = "# END understudy";
@@ -49,24 +51,46 @@ export class HostsFileProvider implements DiscoveryProvider {
 
   constructor(private readonly file: string) {}
 
-  private cleanStaleTemps(): void {
-    const prefix = `.${basename(this.file)}.understudy-`;
-    for (const f of readdirSync(dirname(this.file))) if (f.startsWith(prefix)) unlinkSync(join(dirname(this.file), f));
+  /** Only under the lock: writers take turns, so any temp file left is a dead run's. */
+  private cleanStaleTemps(file: string): void {
+    const prefix = `.${basename(file)}.understudy-`;
+    for (const f of readdirSync(dirname(file))) if (f.startsWith(prefix)) unlinkSync(join(dirname(file), f));
   }
 
   async point(name: string, address: string): Promise<string> {
+    checkPointing(name, address);
     if (!existsSync(this.file)) throw new DiscoveryError(`${this.file}: no such hosts file`);
-    const text = readFileSync(this.file, "utf8");
+    // A symlinked hosts file is updated where it points, not replaced by a regular file.
+    const file = realpathSync(this.file);
+    let lock: DirLock;
+    try {
+      // Concurrent runs take turns (each reads the file another just wrote) instead of losing updates.
+      lock = DirLock.acquire(dirname(file), "hosts", 30_000);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EACCES" || code === "EPERM" || code === "SQLITE_CANTOPEN" || code === "SQLITE_READONLY")
+        throw new DiscoveryError(`${this.file}: permission denied; run with sudo, or use --provider command or dns`);
+      throw e;
+    }
+    try {
+      return this.pointLocked(file, name, address);
+    } finally {
+      lock.release();
+    }
+  }
+
+  private pointLocked(file: string, name: string, address: string): string {
+    const text = readFileSync(file, "utf8");
     const { before, after, entries } = parseHosts(text);
-    this.cleanStaleTemps();
+    this.cleanStaleTemps(file);
     if (entries.get(name) === address) return `${this.file}: ${name} already points to ${address}; unchanged`;
     const was = entries.get(name);
     entries.set(name, address);
     const next = renderHosts(before, after, entries);
-    const mode = statSync(this.file).mode & 0o777;
+    const mode = statSync(file).mode & 0o777;
     try {
-      copyFileSync(this.file, `${this.file}.understudy.bak`);
-      const tmp = join(dirname(this.file), `.${basename(this.file)}.understudy-${process.pid}`);
+      copyFileSync(file, `${this.file}.understudy.bak`);
+      const tmp = join(dirname(file), `.${basename(file)}.understudy-${process.pid}`);
       const fd = openSync(tmp, "w", mode);
       try {
         writeSync(fd, next);
@@ -76,7 +100,7 @@ export class HostsFileProvider implements DiscoveryProvider {
       }
       // Fault injection for the crash test: die with the new file written but not yet in place.
       if (process.env.UNDERSTUDY_FAULT === "hosts-before-rename") process.kill(process.pid, "SIGKILL");
-      renameSync(tmp, this.file);
+      renameSync(tmp, file);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "EACCES" || code === "EPERM")
