@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import dgram from "node:dgram";
 import { existsSync, lstatSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -10,9 +10,10 @@ import { DnsResponder } from "../src/failover/discovery/dnsServer";
 import { parseHosts } from "../src/failover/discovery/hostsFile";
 import { HealthServer } from "../src/health/server";
 import { Replicator } from "../src/replicate/replicator";
-import { BIN, cli, tempDir, waitFor } from "./helpers/env";
+import { cli, tempDir, waitFor } from "./helpers/env";
 import { makeFleet, SMALL_FLEET } from "./helpers/fleet";
 import { ANVIL_MODELS, FORGE_MODELS, OllamaProcess, routingFor, startProxy } from "./helpers/inference";
+import { understudyProcess } from "./helpers/standby";
 
 /** Request lines and raw bytes that have stopped servers: each must get an answer, and the server live on. */
 const HOSTILE = [
@@ -112,20 +113,7 @@ test("every HTTP server answers malformed requests with a 4xx and keeps serving:
       s.close(() => res(a.port));
     });
   });
-  const follow = spawn(
-    process.execPath,
-    [BIN, "follow", "--config", file, "--metrics-listen", `127.0.0.1:${metricsPort}`],
-    {
-      stdio: "ignore",
-    },
-  );
-  const exited = new Promise((res) => follow.once("exit", res));
-  t.after(async () => {
-    if (follow.exitCode === null) {
-      follow.kill("SIGKILL");
-      await exited;
-    }
-  });
+  understudyProcess(t, ["follow", "--config", file, "--metrics-listen", `127.0.0.1:${metricsPort}`]);
   await waitFor("the follower's metrics", () =>
     fetch(`http://127.0.0.1:${metricsPort}/metrics`).then(
       (x) => x.status === 200,
@@ -267,24 +255,14 @@ test("Litestream gets no secret of its parent; replicate stops within its deadli
     AZURE_CLIENT_SECRET: "azure-client-secret-value",
     HARDENING_KEY: "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
   };
-  const child = spawn(process.execPath, [BIN, "replicate", "--config", file, "--metrics-listen", ""], {
-    stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, ...secrets },
-  });
-  let log = "";
-  child.stderr?.on("data", (d: Buffer) => {
-    log += d.toString();
-  });
-  const exited = new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
-  t.after(async () => {
-    if (child.exitCode === null) {
-      child.kill("SIGKILL");
-      await exited;
-    }
-  });
+  const { child, exited, stderr } = understudyProcess(
+    t,
+    ["replicate", "--config", file, "--metrics-listen", ""],
+    secrets,
+  );
   const lsPid = await waitFor(
     "litestream to start",
-    () => Number(/"pid":(\d+),"restarts"/.exec(log)?.[1]) || undefined,
+    () => Number(/"pid":(\d+),"restarts"/.exec(stderr())?.[1]) || undefined,
   );
   const environ = existsSync(`/proc/${lsPid}/environ`)
     ? readFileSync(`/proc/${lsPid}/environ`, "utf8").split("\0")
@@ -299,5 +277,5 @@ test("Litestream gets no secret of its parent; replicate stops within its deadli
   const took = Date.now() - t0;
   // The deadline is 10 s; the margin is for a slow machine, not for waiting on the store.
   assert.ok(took < 20_000, `stopped in ${took} ms`);
-  assert.match(log, /stopped without publishing the final positions: the store did not answer/);
+  assert.match(stderr(), /stopped without publishing the final positions: the store did not answer/);
 });

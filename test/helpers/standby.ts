@@ -39,7 +39,16 @@ export function followProcess(
   file: string,
   env: NodeJS.ProcessEnv = {},
 ): FollowProcess {
-  const child = spawn(process.execPath, [BIN, "follow", "--config", file, "--metrics-listen", ""], {
+  return understudyProcess(t, ["follow", "--config", file, "--metrics-listen", ""], env);
+}
+
+/** Any understudy command as its own process, its stderr collected, killed when the test ends if still running. */
+export function understudyProcess(
+  t: { after: (fn: () => Promise<void>) => void },
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): FollowProcess {
+  const child = spawn(process.execPath, [BIN, ...args], {
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, ...env },
   });
