@@ -1,14 +1,15 @@
 import { existsSync, statSync } from "node:fs";
 import pino from "pino";
 import { UserError } from "../config/errors";
+import { loadRoutingFile } from "../config/inferenceConfig";
+import type { InferenceConfig } from "../config/inferenceTypes";
 import { DEFAULT_CONFIG_FILE, loadConfig } from "../config/load";
-import { loadRoutingFile } from "../inference/config";
 import { readHealthFile } from "../inference/healthFile";
+import type { HostHealth } from "../inference/hostHealth";
 import { ProxyMetrics } from "../inference/metrics";
 import { HealthMonitor } from "../inference/monitor";
 import { InferenceProxy } from "../inference/proxy";
 import { RouteError, Router } from "../inference/router";
-import type { HostHealth, InferenceConfig } from "../inference/types";
 import { resolveSecret } from "../secrets/resolve";
 import { formatAge } from "../util/duration";
 import { renderTable } from "../util/table";

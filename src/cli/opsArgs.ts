@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { UserError } from "../config/errors";
 import { DEFAULT_CONFIG_FILE, loadConfig } from "../config/load";
+import { parseSecretRef, type SecretRef } from "../config/secretRef";
 import type { UnderstudyConfig } from "../config/types";
-import { parseSecretRef, type SecretRef } from "../secrets/ref";
 import { resolveSecret } from "../secrets/resolve";
 import { parseDuration } from "../util/duration";
 

@@ -1,11 +1,11 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { Node } from "yaml";
-import { readInference } from "../inference/config";
 import { formatDuration } from "../util/duration";
 import { closest } from "../util/suggest";
 import { DEFAULT_COST, DEFAULT_FOLLOW, DEFAULT_LITESTREAM, DEFAULT_REPLICATE, planTiers } from "./defaults";
 import { ConfigError, UserError } from "./errors";
+import { readInference } from "./inferenceConfig";
 import { readDiscovery, readHealth, readHeartbeat } from "./opsConfig";
 import { secret } from "./secretField";
 import type {

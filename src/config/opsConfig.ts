@@ -1,5 +1,5 @@
-import type { SecretRef } from "../secrets/ref";
 import { secret } from "./secretField";
+import type { SecretRef } from "./secretRef";
 import type { MapReader } from "./yamlReader";
 
 /** The node's health endpoint (the plan's :8099). */

@@ -1,4 +1,4 @@
-import { parseSecretRef, type SecretRef } from "../secrets/ref";
+import { parseSecretRef, type SecretRef } from "./secretRef";
 import type { MapReader } from "./yamlReader";
 
 /** Reads a field that must hold a secret reference, rejecting (and never echoing) a literal secret. */

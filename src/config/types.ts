@@ -1,6 +1,6 @@
-import type { InferenceConfig } from "../inference/types";
-import type { SecretRef } from "../secrets/ref";
+import type { InferenceConfig } from "./inferenceTypes";
 import type { DiscoveryConfig, HealthConfig, HeartbeatConfig } from "./opsConfig";
+import type { SecretRef } from "./secretRef";
 
 export type Role = "primary" | "standby";
 

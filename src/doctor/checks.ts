@@ -1,7 +1,7 @@
 import { accessSync, constants, existsSync, statfsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
-import { type CheckResult, validateConfig } from "../config/validate";
+import { type CheckResult, validateConfig } from "../preflight/validate";
 import { formatSize } from "../util/size";
 
 /** The path itself if it exists, else its nearest existing ancestor. */

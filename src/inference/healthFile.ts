@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { writeFileAtomic } from "../util/atomic";
-import type { HostHealth } from "./types";
+import type { HostHealth } from "./hostHealth";
 
 /**
  * The plan's /tmp/ollama-health.json: `{"anvil":{"healthy":true,"last_check":"…"},…}`. Readers written against the

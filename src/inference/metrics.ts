@@ -1,5 +1,5 @@
 import { promLabels } from "../util/prometheus";
-import type { HostHealth } from "./types";
+import type { HostHealth } from "./hostHealth";
 
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 

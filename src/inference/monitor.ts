@@ -1,7 +1,8 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
+import type { InferenceConfig, InferenceHost } from "../config/inferenceTypes";
 import { readOverrides, writeHealthFile } from "./healthFile";
-import type { HostHealth, InferenceConfig, InferenceHost } from "./types";
+import type { HostHealth } from "./hostHealth";
 
 export interface MonitorOptions {
   log: Logger;

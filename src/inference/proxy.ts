@@ -2,6 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
+import type { InferenceConfig } from "../config/inferenceTypes";
 import { closeHttp, listenHttp, safeHandler } from "../util/net";
 import { fromOllamaChat, fromOllamaGenerate, fromOpenAIChat, TranslationError } from "./anthropicRequest";
 import { type Dialect, inBandError, renderFull, replyFromMessage, StreamTranslator } from "./anthropicResponse";
@@ -9,7 +10,6 @@ import type { ProxyMetrics } from "./metrics";
 import type { HealthMonitor } from "./monitor";
 import { type Capability, type Route, RouteError, type Router, type Target, targetLabel } from "./router";
 import { SseParser } from "./sse";
-import type { InferenceConfig } from "./types";
 import { type Attempt, send } from "./upstream";
 
 type Json = Record<string, unknown>;

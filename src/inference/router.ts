@@ -1,5 +1,6 @@
+import type { FailoverRule, InferenceConfig, InferenceHost } from "../config/inferenceTypes";
+import type { HostHealth } from "./hostHealth";
 import { hostUrl } from "./monitor";
-import type { FailoverRule, HostHealth, InferenceConfig, InferenceHost } from "./types";
 
 /** What kind of work a request is: Claude can take chat and generate, nothing else. */
 export type Capability = "chat" | "generate" | "other";

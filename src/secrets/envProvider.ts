@@ -1,6 +1,6 @@
 import { UserError } from "../config/errors";
+import type { SecretRef } from "../config/secretRef";
 import type { SecretProvider } from "./provider";
-import type { SecretRef } from "./ref";
 
 export class EnvSecretProvider implements SecretProvider {
   readonly scheme = "env";

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { UserError } from "../config/errors";
+import type { SecretRef } from "../config/secretRef";
 import type { SecretProvider } from "./provider";
-import type { SecretRef } from "./ref";
 
 export class FileSecretProvider implements SecretProvider {
   readonly scheme = "file";

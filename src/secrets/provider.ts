@@ -1,4 +1,4 @@
-import type { SecretRef } from "./ref";
+import type { SecretRef } from "../config/secretRef";
 
 /** Resolves one kind of secret reference at run time. */
 export interface SecretProvider {

@@ -1,8 +1,8 @@
 import { UserError } from "../config/errors";
+import type { SecretRef } from "../config/secretRef";
 import { EnvSecretProvider } from "./envProvider";
 import { FileSecretProvider } from "./fileProvider";
 import type { SecretProvider } from "./provider";
-import type { SecretRef } from "./ref";
 
 const providers: SecretProvider[] = [new EnvSecretProvider(), new FileSecretProvider()];
 

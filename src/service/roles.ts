@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
+import type { SecretRef } from "../config/secretRef";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
-import type { SecretRef } from "../secrets/ref";
 
 export const ROLES = [
   "replicate",

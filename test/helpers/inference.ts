@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import pino from "pino";
-import { loadRoutingFile } from "../../src/inference/config";
+import { loadRoutingFile } from "../../src/config/inferenceConfig";
+import type { InferenceConfig } from "../../src/config/inferenceTypes";
 import { ProxyMetrics } from "../../src/inference/metrics";
 import { HealthMonitor } from "../../src/inference/monitor";
 import { InferenceProxy } from "../../src/inference/proxy";
 import { Router } from "../../src/inference/router";
-import type { InferenceConfig } from "../../src/inference/types";
 import { EXAMPLES } from "./env";
 
 const STANDIN = join(__dirname, "..", "standins", "ollama.js");

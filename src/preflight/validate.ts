@@ -1,14 +1,14 @@
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
+import { effective, selectNode } from "../config/load";
+import type { SecretRef } from "../config/secretRef";
+import type { UnderstudyConfig } from "../config/types";
 import { discover } from "../fleet/discover";
 import { litestreamBinary, litestreamVersion } from "../litestream/binary";
-import type { SecretRef } from "../secrets/ref";
 import { resolveSecret } from "../secrets/resolve";
 import { openStore } from "../store/open";
 import { formatDuration } from "../util/duration";
 import { splitHostPort } from "../util/net";
-import { effective, selectNode } from "./load";
-import type { UnderstudyConfig } from "./types";
 
 export type CheckResult = { check: string; status: "pass" | "fail" | "warn" | "skip"; detail: string };
 

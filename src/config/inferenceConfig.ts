@@ -1,15 +1,15 @@
 import { existsSync, readFileSync } from "node:fs";
-import { ConfigError, UserError } from "../config/errors";
-import { secret } from "../config/secretField";
-import { MapReader, YamlContext } from "../config/yamlReader";
+import { ConfigError, UserError } from "./errors";
 import {
   DEFAULT_CLAUDE,
   DEFAULT_HEALTH_PATH,
   DEFAULT_HEALTH_TIMEOUT,
   DEFAULT_MONITOR,
   DEFAULT_PROXY,
-} from "./defaults";
-import type { FailoverRule, InferenceConfig, InferenceHost } from "./types";
+} from "./inferenceDefaults";
+import type { FailoverRule, InferenceConfig, InferenceHost } from "./inferenceTypes";
+import { secret } from "./secretField";
+import { MapReader, YamlContext } from "./yamlReader";
 
 function stringMap(r: MapReader | undefined): Record<string, string> {
   const out: Record<string, string> = {};

@@ -1,4 +1,4 @@
-import type { ClaudeConfig, MonitorConfig, ProxyConfig } from "./types";
+import type { ClaudeConfig, MonitorConfig, ProxyConfig } from "./inferenceTypes";
 
 export const DEFAULT_MONITOR: MonitorConfig = {
   interval: 15_000,
