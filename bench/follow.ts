@@ -27,7 +27,7 @@ import { loadInventory } from "../src/fleet/inventory";
 import type { FollowState } from "../src/follower/follower";
 import { litestreamBinary } from "../src/litestream/binary";
 import { ABS_KEY_ENV } from "../src/litestream/render";
-import { summarizeReplica } from "../src/litestream/replicaLayout";
+import { summarizeReplica } from "../src/replica/layout";
 import { Replicator } from "../src/replicate/replicator";
 import { AbsStore } from "../src/store/absStore";
 import { replicaPrefix } from "../src/store/open";

@@ -7,6 +7,7 @@ import { digestDatabase } from "../fleet/rowHash";
 import { buildFromReplica } from "../follower/build";
 import { FOLLOW_STATE_FILE, Follower, type FollowState } from "../follower/follower";
 import { renderFollowMetrics } from "../follower/metrics";
+import { formatWalPosition } from "../replica/layout";
 import { CountingStore } from "../store/countingStore";
 import { openStore, replicaPrefix } from "../store/open";
 import { formatAge } from "../util/duration";
@@ -131,7 +132,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     database: db.name,
     output: out,
     generation: r.generation.id,
-    position: `${r.position.index.toString(16).padStart(8, "0")}:${r.position.offset}`,
+    position: formatWalPosition(r.position.index, r.position.offset),
     upTo: r.position.sourceUploadedAt,
     segments: r.segments,
     bytesDownloaded: r.bytesDownloaded,

@@ -9,6 +9,7 @@ import { digestDatabase } from "../fleet/rowHash";
 import { Follower, type FollowState } from "../follower/follower";
 import { litestreamBinary } from "../litestream/binary";
 import { ABS_KEY_ENV } from "../litestream/render";
+import { formatPosition } from "../replica/layout";
 import { Replicator } from "../replicate/replicator";
 import type { ReplicateState } from "../replicate/state";
 import { type VerifyReport, verifyStore } from "../replicate/verify";
@@ -153,7 +154,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       f.state.databases.every((d) => {
         const db = cfg.databases.find((x) => x.name === d.name);
         const m = db ? manifest.databases[db.replicaPath] : undefined;
-        return m && d.position === `${m.generation}/${m.index.toString(16).padStart(8, "0")}:${m.offset}`;
+        return m && d.position === formatPosition(m);
       });
     for (let i = 0; i < 240 && !caughtUp(); i++) await sleep(250);
     await follower.stop();

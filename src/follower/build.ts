@@ -1,9 +1,9 @@
 import { closeSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
-import { type GenerationSummary, summarizeReplica, type WalSegmentEntry } from "../litestream/replicaLayout";
+import { type GenerationSummary, segmentKey, summarizeReplica, type WalSegmentEntry } from "../replica/layout";
 import type { ReplicaStore } from "../store/store";
 import { standbyCounter, standbyPageOne } from "./liveDatabase";
 import { CorruptDataError, decodeLz4Frame } from "./lz4";
-import { consumeSegment, type FollowPosition, mergeTransactions, segmentKey } from "./position";
+import { consumeSegment, type FollowPosition, mergeTransactions } from "./position";
 
 /** The replica cannot be built past a point: no snapshot yet, or a WAL segment missing after the snapshot. */
 export class ReplicaGapError extends Error {

@@ -3,6 +3,8 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { effective } from "../config/load";
 import type { DatabaseConfig, NodeConfig, UnderstudyConfig } from "../config/types";
+import { formatPosition, formatWalPosition, hex8, segmentKey, segmentOffset, walPrefix } from "../replica/layout";
+import { type ManifestEntry, type PositionsManifest, readManifest } from "../replica/manifest";
 import type { CountingStore } from "../store/countingStore";
 import { replicaPrefix } from "../store/open";
 import { writeFileAtomic } from "../util/atomic";
@@ -13,16 +15,7 @@ import { type Hold, holdFor, nextAttempt, pastGap } from "./hold";
 import { ForeignWriteError, LiveDatabase, RollbackPendingError } from "./liveDatabase";
 import { LockKeeper } from "./lockKeeper";
 import { decodeLz4Frame } from "./lz4";
-import { type ManifestEntry, type PositionsManifest, readManifest } from "./manifest";
-import {
-  consumeSegment,
-  type FollowPosition,
-  hex8,
-  mergeTransactions,
-  readPosition,
-  segmentKey,
-  writePosition,
-} from "./position";
+import { consumeSegment, type FollowPosition, mergeTransactions, readPosition, writePosition } from "./position";
 import type { WalTransaction } from "./wal";
 
 /**
@@ -563,7 +556,7 @@ export class Follower {
       const key = segmentKey(t.prefix, cur.generation, cur.index, cur.offset);
       stopped = holdFor(
         "gap",
-        `WAL segment ${hex8(cur.index)}:${cur.offset} of generation ${cur.generation} is missing from the store while the primary is at ${hex8(target.index)}:${target.offset}`,
+        `WAL segment ${formatWalPosition(cur.index, cur.offset)} of generation ${cur.generation} is missing from the store while the primary is at ${formatWalPosition(target.index, target.offset)}`,
         key,
         cur,
       );
@@ -596,10 +589,12 @@ export class Follower {
 
   /** Why WAL index `cur.index` cannot be left at `cur.offset`, or undefined when it ended exactly there. */
   private async indexIncomplete(t: Tracked, cur: FollowPosition): Promise<string | undefined> {
-    const prefix = `${t.prefix}/generations/${cur.generation}/wal/${cur.index.toString(16).padStart(8, "0")}_`;
+    const dir = walPrefix(t.prefix, cur.generation, cur.index);
     const offsets: number[] = [];
-    for await (const o of this.store.list(prefix))
-      offsets.push(parseInt(o.key.slice(prefix.length, prefix.length + 8), 16));
+    for await (const o of this.store.list(dir)) {
+      const off = segmentOffset(o.key, dir);
+      if (off !== undefined) offsets.push(off);
+    }
     if (offsets.some((o) => o >= cur.offset))
       return `WAL index ${hex8(cur.index)} of generation ${cur.generation} has a gap at offset ${cur.offset}`;
     if (offsets.length === 0)
@@ -653,7 +648,7 @@ export class Follower {
           holdFor(
             built.broken.kind,
             built.broken.kind === "gap"
-              ? `WAL segment ${hex8(built.broken.at.index)}:${built.broken.at.offset} of generation ${built.broken.at.generation} is missing from the store`
+              ? `WAL segment ${formatWalPosition(built.broken.at.index, built.broken.at.offset)} of generation ${built.broken.at.generation} is missing from the store`
               : `corrupt segment not applied: ${built.broken.message}`,
             built.broken.key,
             built.broken.at,
@@ -713,7 +708,7 @@ export class Follower {
     t.status.phase = phase;
     if (pos) {
       t.status.generation = pos.generation;
-      t.status.position = `${pos.generation}/${pos.index.toString(16).padStart(8, "0")}:${pos.offset}`;
+      t.status.position = formatPosition(pos);
     }
   }
 

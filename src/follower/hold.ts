@@ -1,6 +1,12 @@
-import { summarizeReplica } from "../litestream/replicaLayout";
+import {
+  formatPosition,
+  hex8,
+  type ReplicaPoint,
+  snapshotIndex,
+  snapshotsPrefix,
+  summarizeReplica,
+} from "../replica/layout";
 import type { ReplicaStore } from "../store/store";
-import { hex8 } from "./position";
 
 /**
  * Why a copy cannot advance, and when to look again. A gap or a corrupt segment is never retried in a loop: the
@@ -20,12 +26,6 @@ export interface Hold {
   since: number;
   attempts: number;
   nextAt: number;
-}
-
-export interface ReplicaPoint {
-  generation: string;
-  index: number;
-  offset: number;
 }
 
 export function holdFor(
@@ -51,7 +51,7 @@ export function holdFor(
     key,
     generation: at?.generation,
     index: at?.index,
-    position: at ? `${at.generation}/${hex8(at.index)}:${at.offset}` : undefined,
+    position: at ? formatPosition(at) : undefined,
     since: Date.now(),
     attempts: 0,
     nextAt: 0,
@@ -70,10 +70,7 @@ export async function pastGap(store: ReplicaStore, prefix: string, h: Hold): Pro
     const s = await summarizeReplica(store, prefix);
     return !!s.current;
   }
-  const snapDir = `${prefix}/generations/${h.generation}/snapshots/`;
-  for await (const o of store.list(snapDir)) {
-    const idx = parseInt(o.key.slice(snapDir.length, snapDir.length + 8), 16);
-    if (idx > h.index) return true;
-  }
+  const dir = snapshotsPrefix(prefix, h.generation);
+  for await (const o of store.list(dir)) if ((snapshotIndex(o.key, dir) ?? -1) > h.index) return true;
   return false;
 }

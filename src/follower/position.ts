@@ -22,14 +22,6 @@ export interface FollowPosition {
   counters?: boolean;
 }
 
-export function hex8(n: number): string {
-  return n.toString(16).padStart(8, "0");
-}
-
-export function segmentKey(prefix: string, generation: string, index: number, offset: number): string {
-  return `${prefix}/generations/${generation}/wal/${hex8(index)}_${hex8(offset)}.wal.lz4`;
-}
-
 /**
  * Folds one decoded WAL segment into a position: validates the header (at offset 0) and every frame's
  * checksum, returns the committed transactions and the position after them. Throws CorruptDataError and

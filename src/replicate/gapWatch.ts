@@ -1,12 +1,16 @@
-import { hex8 } from "../follower/position";
 import type { LitestreamEvent } from "../litestream/events";
+import {
+  formatWalPosition,
+  parsePosition,
+  type ReplicaPoint,
+  segmentOffset,
+  snapshotIndex,
+  snapshotsPrefix,
+  walPrefix,
+} from "../replica/layout";
 import type { ReplicaStore } from "../store/store";
 
-interface Upload {
-  generation: string;
-  index: number;
-  offset: number;
-}
+type Upload = ReplicaPoint;
 
 export interface ReplicaGap {
   /** Absolute path of the primary's database. */
@@ -30,11 +34,11 @@ export class GapWatch {
   /** Feeds one of Litestream's log events; only "wal segment written" matters here. */
   record(e: LitestreamEvent): void {
     if (e.msg !== "wal segment written" || !e.db || !e.position) return;
-    const m = /^([0-9a-f]{16})\/([0-9a-f]{8}):(\d+)$/.exec(e.position);
-    if (!m) return;
+    const p = parsePosition(e.position);
+    if (!p) return;
     const list = this.uploads.get(e.db) ?? [];
     // Bounded: a check that cannot run (store down) must not make this grow without end.
-    if (list.length < 100_000) list.push({ generation: m[1], index: parseInt(m[2], 16), offset: Number(m[3]) });
+    if (list.length < 100_000) list.push(p);
     this.uploads.set(e.db, list);
   }
 
@@ -50,19 +54,18 @@ export class GapWatch {
         const byGen = new Map<string, Upload[]>();
         for (const u of uploads) byGen.set(u.generation, [...(byGen.get(u.generation) ?? []), u]);
         for (const [generation, us] of byGen) {
-          const base = `${prefix}/generations/${generation}`;
           // Retention removes WAL only before a snapshot it keeps: what lies before the newest snapshot may go.
           let newestSnap = -1;
-          for await (const o of store.list(`${base}/snapshots/`))
-            newestSnap = Math.max(newestSnap, parseInt(o.key.slice(base.length + 11, base.length + 19), 16));
+          const snaps = snapshotsPrefix(prefix, generation);
+          for await (const o of store.list(snaps)) newestSnap = Math.max(newestSnap, snapshotIndex(o.key, snaps) ?? -1);
           const missing: string[] = [];
           for (const index of new Set(us.map((u) => u.index))) {
             if (index < newestSnap) continue;
-            const have = new Set<string>();
-            const walPrefix = `${base}/wal/${hex8(index)}_`;
-            for await (const o of store.list(walPrefix)) have.add(o.key.slice(walPrefix.length, walPrefix.length + 8));
+            const have = new Set<number>();
+            const dir = walPrefix(prefix, generation, index);
+            for await (const o of store.list(dir)) have.add(segmentOffset(o.key, dir) ?? -1);
             for (const u of us)
-              if (u.index === index && !have.has(hex8(u.offset))) missing.push(`${hex8(u.index)}:${u.offset}`);
+              if (u.index === index && !have.has(u.offset)) missing.push(formatWalPosition(u.index, u.offset));
           }
           if (missing.length) gaps.push({ db, generation, missing });
         }

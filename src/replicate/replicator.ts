@@ -5,10 +5,11 @@ import type { Logger } from "pino";
 import { UserError } from "../config/errors";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
 import { localChange } from "../fleet/localChange";
-import { manifestKey, type PositionsManifest, parsePosition } from "../follower/manifest";
 import { litestreamBinary, litestreamVersion } from "../litestream/binary";
 import { ABS_KEY_ENV, renderLitestreamConfig } from "../litestream/render";
 import { LitestreamSupervisor } from "../litestream/supervisor";
+import { parsePosition } from "../replica/layout";
+import { type PositionsManifest, writeManifest } from "../replica/manifest";
 import { resolveSecret } from "../secrets/resolve";
 import { openStore, replicaPrefix } from "../store/open";
 import type { ReplicaStore } from "../store/store";
@@ -307,7 +308,7 @@ export class Replicator {
     const store = this.store;
     this.publishing = (async () => {
       try {
-        await store.put(manifestKey(this.cfg.store.prefix), Buffer.from(JSON.stringify(m)));
+        await writeManifest(store, this.cfg.store.prefix, m);
         this.published = key;
         this.lastPublishAt = Date.now();
         this.state.manifestPublishes = (this.state.manifestPublishes ?? 0) + 1;

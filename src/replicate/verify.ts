@@ -3,8 +3,13 @@ import { effective } from "../config/load";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
 import { localChange } from "../fleet/localChange";
 import { walkChain } from "../follower/build";
-import { hex8 } from "../follower/position";
-import { type GenerationSummary, newestSnapshot, newestWal, summarizeReplica } from "../litestream/replicaLayout";
+import {
+  formatWalPosition,
+  type GenerationSummary,
+  newestSnapshot,
+  newestWal,
+  summarizeReplica,
+} from "../replica/layout";
 import { replicaPrefix } from "../store/open";
 import type { ReplicaStore } from "../store/store";
 import { mapLimit } from "../util/pool";
@@ -93,7 +98,7 @@ export async function verifyStore(
         newestSnapshotAt: snap?.at.toISOString(),
         newestSnapshotAgeMs: snap ? now.getTime() - snap.at.getTime() : undefined,
         walSegments: g?.wal.length ?? 0,
-        newestWal: wal ? `${wal.index.toString(16).padStart(8, "0")}:${wal.offset}` : undefined,
+        newestWal: wal ? formatWalPosition(wal.index, wal.offset) : undefined,
         newestWalAt: wal?.at.toISOString(),
         newestWalAgeMs: wal ? now.getTime() - wal.at.getTime() : undefined,
         bytes: sum.bytes,
@@ -168,7 +173,7 @@ async function chainBreak(store: ReplicaStore, prefix: string, g: GenerationSumm
   if (!walked.broken) return false;
   const b = walked.broken;
   row.status = "broken";
-  row.detail = `${b.kind === "gap" ? "WAL segment missing" : "corrupt WAL segment"} at ${hex8(b.at.index)}:${b.at.offset} of generation ${g.id}: a restore stops there (${walked.applied} of ${segments.length} segments after the newest snapshot usable); the next snapshot or a new generation gets past it`;
+  row.detail = `${b.kind === "gap" ? "WAL segment missing" : "corrupt WAL segment"} at ${formatWalPosition(b.at.index, b.at.offset)} of generation ${g.id}: a restore stops there (${walked.applied} of ${segments.length} segments after the newest snapshot usable); the next snapshot or a new generation gets past it`;
   return true;
 }
 

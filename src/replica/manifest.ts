@@ -35,10 +35,7 @@ export async function readManifest(store: ReplicaStore, prefix: string): Promise
   }
 }
 
-/** "gen/0000000a:1234" → parts; undefined for anything else. */
-export function parsePosition(
-  p: string | undefined,
-): { generation: string; index: number; offset: number } | undefined {
-  const m = p ? /^([0-9a-f]{16})\/([0-9a-f]{8}):(\d+)$/.exec(p) : null;
-  return m ? { generation: m[1], index: parseInt(m[2], 16), offset: Number(m[3]) } : undefined;
+/** Publishes the manifest (one PUT; the reader takes whatever is newest). */
+export async function writeManifest(store: ReplicaStore, prefix: string, m: PositionsManifest): Promise<void> {
+  await store.put(manifestKey(prefix), Buffer.from(JSON.stringify(m)));
 }
