@@ -6,7 +6,7 @@ import type { UnderstudyConfig } from "../config/types";
 import { discover } from "../fleet/discover";
 import { litestreamBinary, litestreamVersion } from "../litestream/binary";
 import { resolveSecret } from "../secrets/resolve";
-import { openStore } from "../store/open";
+import { openStore, storeBackend } from "../store/open";
 import { formatDuration } from "../util/duration";
 import { splitHostPort } from "../util/net";
 
@@ -99,29 +99,12 @@ export async function validateConfig(
     " (needed where the inference proxy runs)",
   );
   const s = cfg.store;
-  if (s.type === "abs") {
-    if (!s.accountKey)
-      add(
-        "credentials",
-        "fail",
-        "store.account-key is not set: Litestream v0.3.13 signs Azure requests with the account key only (AZURE_CLIENT_ID/SECRET are ignored by it); the service principal serves understudy's own reads",
-      );
-    await resolves(
-      [
-        ["store.account-key", s.accountKey],
-        ["store.service-principal.client-secret", s.servicePrincipal?.clientSecret],
-      ],
-      "fail",
-    );
-  } else {
-    add(
-      "store",
-      existsSync(s.path) ? "pass" : "warn",
-      existsSync(s.path)
-        ? `file store ${s.path}`
-        : `file store ${s.path} does not exist yet (it is created on first upload)`,
-    );
-  }
+  const backend = storeBackend(s);
+  for (const line of backend.preflight()) add(line.check, line.status, line.detail);
+  await resolves(
+    backend.secrets().map((x) => [x.field, x.ref] as [string, SecretRef]),
+    "fail",
+  );
 
   if (!opts.online) {
     add("store-online", "skip", "pass --online to check the store is reachable and writable");
@@ -142,16 +125,9 @@ export async function validateConfig(
         : `${store.describe()} returned different bytes than were written`,
     );
   } catch (e) {
-    add("store-online", "fail", `${describeStore(cfg)}: ${(e as Error).message.split("\n")[0]}`);
+    add("store-online", "fail", `${backend.describe()}: ${(e as Error).message.split("\n")[0]}`);
   }
   return out;
-}
-
-function describeStore(cfg: UnderstudyConfig): string {
-  const s = cfg.store;
-  return s.type === "file"
-    ? `file://${s.path}`
-    : `abs://${s.container}@${s.account}${s.endpoint ? ` (${s.endpoint})` : ""}`;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

@@ -6,12 +6,11 @@ import { UserError } from "../config/errors";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
 import { localChange } from "../fleet/localChange";
 import { litestreamBinary, litestreamVersion } from "../litestream/binary";
-import { ABS_KEY_ENV, renderLitestreamConfig } from "../litestream/render";
+import { renderLitestreamConfig } from "../litestream/render";
 import { LitestreamSupervisor } from "../litestream/supervisor";
 import { parsePosition } from "../replica/layout";
 import { type PositionsManifest, writeManifest } from "../replica/manifest";
-import { resolveSecret } from "../secrets/resolve";
-import { openStore, replicaPrefix } from "../store/open";
+import { openStore, replicaPrefix, storeBackend } from "../store/open";
 import type { ReplicaStore } from "../store/store";
 import { writeFileAtomic } from "../util/atomic";
 import { listenHttp, safeHandler, splitHostPort } from "../util/net";
@@ -118,23 +117,18 @@ export class Replicator {
         "litestream version differs from the tested one",
       );
     this.state.litestream.version = version;
-    this.state.store =
-      cfg.store.type === "file" ? `file://${cfg.store.path}` : `abs://${cfg.store.container}@${cfg.store.account}`;
+    const backend = storeBackend(cfg.store);
+    this.state.store = backend.describe();
 
     // Litestream gets what it needs and nothing else: the parent's environment may hold the Claude key, Slack
     // webhooks, the proxy token or a service principal's secret, none of which Litestream 0.3 reads.
     const env: NodeJS.ProcessEnv = {};
     for (const k of LITESTREAM_ENV) if (process.env[k] !== undefined) env[k] = process.env[k];
-    const secrets: string[] = [];
-    if (cfg.store.type === "abs") {
-      if (!cfg.store.accountKey)
-        throw new UserError(
-          `${cfg.file}: store.account-key is required: Litestream v0.3.13 authenticates to Azure with the account key only`,
-        );
-      const key = await resolveSecret(cfg.store.accountKey, "store.account-key");
-      env[ABS_KEY_ENV] = key;
-      secrets.push(key);
-    }
+    const creds = await backend.litestreamEnv().catch((e: Error) => {
+      throw e instanceof UserError ? new UserError(`${cfg.file}: ${e.message}`) : e;
+    });
+    Object.assign(env, creds.env);
+    const secrets = creds.secrets;
     writeFileAtomic(this.configPath, renderLitestreamConfig(cfg, node));
     if (cfg.replicate.publishInterval > 0 || cfg.replicate.gapCheckInterval > 0)
       this.store = await openStore(cfg.store);

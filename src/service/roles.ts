@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import type { SecretRef } from "../config/secretRef";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
+import { storeBackend } from "../store/open";
 
 export const ROLES = [
   "replicate",
@@ -29,13 +30,7 @@ export interface ServiceSpec {
 export function serviceSpec(cfg: UnderstudyConfig, node: NodeConfig, role: ServiceRole): ServiceSpec {
   const bin = resolve(__dirname, "..", "..", "..", "bin", "understudy.js");
   const c = ["--config", resolve(cfg.file), "--node", node.name];
-  const store = cfg.store.type === "abs" ? cfg.store : undefined;
-  const storeSecrets = [
-    ...(store?.accountKey ? [{ field: "store.account-key", ref: store.accountKey }] : []),
-    ...(store?.servicePrincipal
-      ? [{ field: "store.service-principal.client-secret", ref: store.servicePrincipal.clientSecret }]
-      : []),
-  ];
+  const storeSecrets = storeBackend(cfg.store).secrets();
   const inf = cfg.inference;
   const hb = cfg.heartbeat;
   const table: Record<ServiceRole, { args: string[]; description: string; secrets: ServiceSpec["secrets"] }> = {

@@ -1,21 +1,17 @@
 import type { StoreConfig } from "../config/types";
-import { resolveSecret } from "../secrets/resolve";
-import { AbsStore } from "./absStore";
-import { FileStore } from "./fileStore";
+import { absBackend } from "./absBackend";
+import type { StoreBackend } from "./backend";
+import { fileBackend } from "./fileBackend";
 import type { ReplicaStore } from "./store";
 
+/** The configured store's backend: the one place that looks at the store's type. */
+export function storeBackend(cfg: StoreConfig): StoreBackend {
+  return cfg.type === "file" ? fileBackend(cfg) : absBackend(cfg);
+}
+
 /** Opens the configured store, resolving its secret references now (never earlier, never into a file). */
-export async function openStore(cfg: StoreConfig): Promise<ReplicaStore> {
-  if (cfg.type === "file") return new FileStore(cfg.path);
-  const accountKey = cfg.accountKey ? await resolveSecret(cfg.accountKey, "store.account-key") : undefined;
-  const sp = cfg.servicePrincipal
-    ? {
-        tenantId: cfg.servicePrincipal.tenantId,
-        clientId: cfg.servicePrincipal.clientId,
-        clientSecret: await resolveSecret(cfg.servicePrincipal.clientSecret, "store.service-principal.client-secret"),
-      }
-    : undefined;
-  return new AbsStore(cfg.account, cfg.container, { accountKey, servicePrincipal: sp }, cfg.endpoint);
+export function openStore(cfg: StoreConfig): Promise<ReplicaStore> {
+  return storeBackend(cfg).open();
 }
 
 /** The key prefix of one database's replica: what Litestream's `path` is for that replica. */
