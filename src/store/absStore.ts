@@ -1,7 +1,12 @@
 import { ClientSecretCredential } from "@azure/identity";
 import { BlobServiceClient, type ContainerClient, StorageSharedKeyCredential } from "@azure/storage-blob";
 import { AbsFastGet } from "./absFastGet";
-import type { ReplicaStore, StoredObject } from "./store";
+import { NotFoundError, type ReplicaStore, type StoredObject, type VersionedObject } from "./store";
+
+/** The status of an SDK error, or undefined for anything else. */
+function status(e: unknown): number | undefined {
+  return (e as { statusCode?: number }).statusCode;
+}
 
 export interface AbsCredentials {
   accountKey?: string;
@@ -53,7 +58,7 @@ export class AbsStore implements ReplicaStore {
 
   async get(key: string): Promise<Buffer> {
     const b = await this.fast.get(key);
-    if (!b) throw Object.assign(new Error(`GET ${key}: 404 BlobNotFound`), { statusCode: 404 });
+    if (!b) throw new NotFoundError(key);
     return b;
   }
 
@@ -67,6 +72,40 @@ export class AbsStore implements ReplicaStore {
 
   async delete(key: string): Promise<void> {
     await this.container.getBlobClient(key).deleteIfExists();
+  }
+
+  async getVersioned(key: string): Promise<VersionedObject | undefined> {
+    try {
+      const r = await this.container.getBlobClient(key).download();
+      const chunks: Buffer[] = [];
+      for await (const c of r.readableStreamBody as AsyncIterable<Buffer>) chunks.push(Buffer.from(c));
+      return { body: Buffer.concat(chunks), etag: r.etag ?? "" };
+    } catch (e) {
+      if (status(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /** If-None-Match: * — Azure refuses the write with 409 when the blob exists. */
+  async createIfAbsent(key: string, body: Buffer): Promise<string | undefined> {
+    try {
+      const r = await this.container.getBlockBlobClient(key).uploadData(body, { conditions: { ifNoneMatch: "*" } });
+      return r.etag;
+    } catch (e) {
+      if (status(e) === 409 || status(e) === 412) return undefined;
+      throw e;
+    }
+  }
+
+  /** If-Match: ETAG — Azure refuses with 412 when the blob changed (or is gone). */
+  async replaceIfUnchanged(key: string, body: Buffer, etag: string): Promise<string | undefined> {
+    try {
+      const r = await this.container.getBlockBlobClient(key).uploadData(body, { conditions: { ifMatch: etag } });
+      return r.etag;
+    } catch (e) {
+      if (status(e) === 412 || status(e) === 404) return undefined;
+      throw e;
+    }
   }
 
   async ensureContainer(): Promise<void> {

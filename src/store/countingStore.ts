@@ -1,4 +1,4 @@
-import type { ReplicaStore, StoredObject } from "./store";
+import type { ReplicaStore, StoredObject, VersionedObject } from "./store";
 
 export interface StoreOperationCounts {
   list: number;
@@ -62,5 +62,25 @@ export class CountingStore implements ReplicaStore {
   async delete(key: string): Promise<void> {
     this.counts.delete++;
     await this.inner.delete(key);
+  }
+
+  async getVersioned(key: string): Promise<VersionedObject | undefined> {
+    this.counts.get++;
+    const v = await this.inner.getVersioned(key);
+    if (v) this.counts.bytesDown += v.body.length;
+    else this.counts.getMissing++;
+    return v;
+  }
+
+  async createIfAbsent(key: string, body: Buffer): Promise<string | undefined> {
+    this.counts.put++;
+    this.counts.bytesUp += body.length;
+    return this.inner.createIfAbsent(key, body);
+  }
+
+  async replaceIfUnchanged(key: string, body: Buffer, etag: string): Promise<string | undefined> {
+    this.counts.put++;
+    this.counts.bytesUp += body.length;
+    return this.inner.replaceIfUnchanged(key, body, etag);
   }
 }

@@ -1,7 +1,14 @@
+import { createHash } from "node:crypto";
+import { mkdirSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { writeFileAtomic } from "../util/atomic";
-import type { ReplicaStore, StoredObject } from "./store";
+import { DirLock } from "../util/dirLock";
+import { NotFoundError, type ReplicaStore, type StoredObject, type VersionedObject } from "./store";
+
+function etagOf(body: Buffer): string {
+  return createHash("sha256").update(body).digest("hex").slice(0, 32);
+}
 
 /** A local directory as the store: the embedded default, and what Litestream's `file` replica type writes. */
 export class FileStore implements ReplicaStore {
@@ -40,7 +47,7 @@ export class FileStore implements ReplicaStore {
           continue; // removed by retention while we listed
         }
         if (st.isDirectory()) await walk(p, key);
-        else if (key.startsWith(prefix) && !name.includes(".tmp"))
+        else if (key.startsWith(prefix) && !name.includes(".tmp") && !name.startsWith(".understudy-"))
           out.push({ key, size: st.size, lastModified: st.mtime });
       }
     };
@@ -49,7 +56,9 @@ export class FileStore implements ReplicaStore {
   }
 
   async get(key: string): Promise<Buffer> {
-    return readFile(this.path(key));
+    const b = await this.getIfExists(key);
+    if (!b) throw new NotFoundError(key);
+    return b;
   }
 
   async getIfExists(key: string): Promise<Buffer | undefined> {
@@ -69,5 +78,48 @@ export class FileStore implements ReplicaStore {
 
   async delete(key: string): Promise<void> {
     await rm(this.path(key), { force: true });
+  }
+
+  async getVersioned(key: string): Promise<VersionedObject | undefined> {
+    const body = await this.getIfExists(key);
+    return body ? { body, etag: etagOf(body) } : undefined;
+  }
+
+  async createIfAbsent(key: string, body: Buffer): Promise<string | undefined> {
+    return this.exclusively(async () => {
+      if (await this.getIfExists(key)) return undefined;
+      await this.put(key, body);
+      return etagOf(body);
+    });
+  }
+
+  async replaceIfUnchanged(key: string, body: Buffer, etag: string): Promise<string | undefined> {
+    return this.exclusively(async () => {
+      const now = await this.getVersioned(key);
+      if (!now || now.etag !== etag) return undefined;
+      await this.put(key, body);
+      return etagOf(body);
+    });
+  }
+
+  /**
+   * Conditional writes take turns under one lock for the store (a SQLite lock on a file in its root, which every
+   * process on any machine that mounts the directory honours and which dies with its holder); the read, the
+   * check and the atomic rename all happen inside it. Waits asynchronously, so other work goes on meanwhile.
+   */
+  private async exclusively<T>(fn: () => Promise<T>): Promise<T> {
+    mkdirSync(this.root, { recursive: true });
+    const deadline = Date.now() + 30_000;
+    let lock = DirLock.tryAcquire(this.root, "store");
+    while (!lock) {
+      if (Date.now() > deadline) throw new Error(`${this.root}: the store's write lock was held for 30s`);
+      await new Promise((r) => setTimeout(r, 2 + Math.random() * 5));
+      lock = DirLock.tryAcquire(this.root, "store");
+    }
+    try {
+      return await fn();
+    } finally {
+      lock.release();
+    }
   }
 }

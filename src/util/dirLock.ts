@@ -36,6 +36,16 @@ export class DirLock {
     return new DirLock(db, pidFile);
   }
 
+  /** Takes the lock if it is free right now; undefined when another holder has it (no waiting, no error). */
+  static tryAcquire(dir: string, role: string): DirLock | undefined {
+    try {
+      return DirLock.acquire(dir, role, 0);
+    } catch (e) {
+      if (e instanceof UserError) return undefined;
+      throw e;
+    }
+  }
+
   release(): void {
     rmSync(this.pidFile, { force: true });
     this.db.close();
