@@ -86,7 +86,7 @@ test("standby: kill -9 of the follower mid-apply, then read-only readers at once
   const { r, load } = await startPrimary(t, cfg, names, 20);
   const copies = names.map((n) => join(standbyNode(cfg).dataDir, n));
   // Each apply pauses between writing its pages and committing them, so the kills land mid-apply on purpose.
-  const slow = { UNDERSTUDY_FAULT_APPLY_COMMIT_PAUSE_MS: "400" };
+  const slow = { UNDERSTUDY_FAULT_APPLY_COMMIT_PAUSE_MS: "1500" };
   const bad: string[] = [];
   let midApply = 0;
   let busyAtOnce = 0;
@@ -98,7 +98,11 @@ test("standby: kill -9 of the follower mid-apply, then read-only readers at once
         ? st
         : undefined;
     });
-    await new Promise((res) => setTimeout(res, 300 + Math.random() * 700));
+    // Kill while an apply is between its page writes and its commit (a journal exists), at a random moment of it.
+    await waitFor("an apply in progress", () => copies.some((p) => existsSync(`${p}-journal`)), 30_000, 20).catch(
+      () => undefined,
+    );
+    await new Promise((res) => setTimeout(res, Math.random() * 300));
     const journals = copies.filter((p) => existsSync(`${p}-journal`)).length;
     f.child.kill("SIGKILL");
     await f.exited;

@@ -1,42 +1,18 @@
 import { lookup } from "node:dns/promises";
-import { join } from "node:path";
 import { UserError } from "../config/errors";
 import { selectNode } from "../config/load";
 import type { DiscoveryKind } from "../config/opsConfig";
 import type { UnderstudyConfig } from "../config/types";
-import { CommandHookProvider } from "../failover/discovery/commandHook";
-import { DnsRecordsProvider } from "../failover/discovery/dnsRecords";
 import { DnsResponder } from "../failover/discovery/dnsServer";
-import { HostsFileProvider } from "../failover/discovery/hostsFile";
-import { checkPointing, DiscoveryError, type DiscoveryProvider } from "../failover/discovery/provider";
+import { DISCOVERY_KINDS, discoveryProvider, dnsRecordsFile } from "../failover/discovery/factory";
+import { checkPointing, DiscoveryError } from "../failover/discovery/provider";
 import { renderTable } from "../util/table";
 import { COMMON, config, daemonLog, listenAddress, parse, printJson, untilSignal } from "./args";
 
-const KINDS: readonly DiscoveryKind[] = ["hosts", "command", "dns"];
-
-function recordsFile(cfg: UnderstudyConfig, nodeName?: string): string {
-  return cfg.discovery.dns.recordsFile ?? join(selectNode(cfg, { name: nodeName }).stateDir, "discovery-dns.json");
-}
-
-function provider(
-  cfg: UnderstudyConfig,
-  kind: DiscoveryKind,
-  o: { hostsFile?: string; node?: string },
-): DiscoveryProvider {
-  const d = cfg.discovery;
-  if (kind === "hosts") return new HostsFileProvider(o.hostsFile ?? d.hostsFile);
-  if (kind === "command") {
-    if (!d.command)
-      throw new UserError(`${cfg.file}: discovery.command is not set (the script run as COMMAND NAME ADDRESS)`);
-    return new CommandHookProvider(d.command);
-  }
-  return new DnsRecordsProvider(recordsFile(cfg, o.node), d.dns.zone);
-}
-
 function kindArg(text: string | undefined, cfg: UnderstudyConfig): DiscoveryKind {
   if (text === undefined) return cfg.discovery.provider;
-  if (!(KINDS as readonly string[]).includes(text))
-    throw new UserError(`--provider: one of ${KINDS.join(", ")}, not "${text}"`);
+  if (!(DISCOVERY_KINDS as readonly string[]).includes(text))
+    throw new UserError(`--provider: one of ${DISCOVERY_KINDS.join(", ")}, not "${text}"`);
   return text as DiscoveryKind;
 }
 
@@ -61,7 +37,7 @@ async function point(argv: string[]): Promise<number> {
   if (!address)
     throw new UserError(`${cfg.file}: node ${v.to} has no tailscale-address or address to point ${name} at`);
   checkPointing(name, address);
-  const p = provider(cfg, kindArg(v.provider, cfg), { hostsFile: v["hosts-file"], node: v.node });
+  const p = discoveryProvider(cfg, kindArg(v.provider, cfg), { hostsFile: v["hosts-file"], node: v.node });
   console.log(await p.point(name, address));
   return 0;
 }
@@ -73,8 +49,8 @@ async function status(argv: string[]): Promise<number> {
   if (!names.length) throw new UserError(`${cfg.file}: no names to show; list them in discovery.names or pass NAME`);
   const byAddress = new Map<string, string>();
   for (const n of cfg.nodes) for (const a of [n.tailscaleAddress, n.address]) if (a) byAddress.set(a, n.name);
-  const hosts = new HostsFileProvider(v["hosts-file"] ?? cfg.discovery.hostsFile);
-  const dns = new DnsRecordsProvider(recordsFile(cfg, v.node), cfg.discovery.dns.zone);
+  const hosts = discoveryProvider(cfg, "hosts", { hostsFile: v["hosts-file"] });
+  const dns = discoveryProvider(cfg, "dns", { node: v.node });
   const rows = [["NAME", "HOSTS FILE", "DNS RESPONDER", "THIS MACHINE RESOLVES"]];
   const out: Record<string, unknown>[] = [];
   const show = (a?: string) => (a ? `${a}${byAddress.has(a) ? ` (${byAddress.get(a)})` : ""}` : "-");
@@ -98,7 +74,7 @@ async function serveDns(argv: string[]): Promise<number> {
   const cfg = config(v);
   const listen = v.listen ?? cfg.discovery.dns.listen;
   const hp = listenAddress(listen, "--listen");
-  const file = recordsFile(cfg, v.node);
+  const file = dnsRecordsFile(cfg, v.node);
   const r = new DnsResponder(file, cfg.discovery.dns.zone, Math.round(cfg.discovery.dns.ttl / 1000));
   const port = await r.listen(hp.host, hp.port).catch((e: Error) => {
     throw new UserError(`--listen ${listen}: ${e.message}${hp.port < 1024 ? " (ports below 1024 need root)" : ""}`);

@@ -1,17 +1,13 @@
-import { existsSync, readFileSync } from "node:fs";
-import { createServer } from "node:http";
-import { join, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { UserError } from "../config/errors";
 import { selectNode } from "../config/load";
-import { digestDatabase } from "../fleet/rowHash";
-import { buildFromReplica } from "../follower/build";
-import { FOLLOW_STATE_FILE, Follower, type FollowState } from "../follower/follower";
-import { renderFollowMetrics } from "../follower/metrics";
-import { formatWalPosition } from "../replica/layout";
+import { Follower } from "../follower/follower";
+import { restoreDatabase } from "../follower/restore";
+import type { FollowState } from "../follower/state";
 import { CountingStore } from "../store/countingStore";
-import { openStore, replicaPrefix } from "../store/open";
+import { openStore } from "../store/open";
 import { formatAge } from "../util/duration";
-import { listenHttp, safeHandler } from "../util/net";
 import { formatSize } from "../util/size";
 import { COMMON, checkOutputPath, config, daemonLog, listenAddress, parse, printJson, untilSignal } from "./args";
 
@@ -35,19 +31,10 @@ export async function followCommand(argv: string[]): Promise<number> {
   // Takes the data dir's lock first: a second follower must be refused before it binds or touches anything.
   f.start();
   const listen = values["metrics-listen"] ?? cfg.follow.metricsListen;
-  const server = listen
-    ? createServer(
-        safeHandler((req, res) => {
-          if (req.url === "/metrics") {
-            res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-            res.end(renderFollowMetrics(f.state));
-          } else res.writeHead(404).end();
-        }),
-      )
-    : undefined;
-  if (server) {
+  if (listen) {
     const { host, port } = listenAddress(listen, "follow.metrics-listen");
-    await listenHttp(server, host, port).catch((e: Error) => {
+    await f.serveMetrics(host, port).catch(async (e: Error) => {
+      await f.stop();
       throw new UserError(`follow.metrics-listen ${listen}: ${e.message}`);
     });
   }
@@ -55,13 +42,7 @@ export async function followCommand(argv: string[]): Promise<number> {
   await untilSignal();
   log.info("stopping");
   await f.stop();
-  server?.close();
   return 0;
-}
-
-export function readFollowState(stateDir: string): FollowState | undefined {
-  const f = join(stateDir, FOLLOW_STATE_FILE);
-  return existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as FollowState) : undefined;
 }
 
 export function followRows(s: FollowState, now = Date.now()): string[][] {
@@ -110,10 +91,8 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     if (Number.isNaN(at.getTime()))
       throw new UserError(`--at "${values.at}" is not a time; write it like 2026-11-29T04:05:00Z`);
   }
-  const store = await openStore(cfg.store);
   const tty = process.stderr.isTTY && !values.json;
-  const tmp = `${out}.tmp-${process.pid}`;
-  const r = await buildFromReplica(store, replicaPrefix(cfg.store, db.replicaPath), tmp, {
+  const result = await restoreDatabase(cfg, db, out, {
     at,
     onProgress: (p) => {
       if (!tty) return;
@@ -125,24 +104,10 @@ export async function restoreCommand(argv: string[]): Promise<number> {
     },
   });
   if (tty) process.stderr.write("\n");
-  const { renameSync } = await import("node:fs");
-  renameSync(tmp, out);
-  const d = digestDatabase(out);
-  const result = {
-    database: db.name,
-    output: out,
-    generation: r.generation.id,
-    position: formatWalPosition(r.position.index, r.position.offset),
-    upTo: r.position.sourceUploadedAt,
-    segments: r.segments,
-    bytesDownloaded: r.bytesDownloaded,
-    rows: d.rows,
-    integrity: d.integrity,
-  };
   if (values.json) printJson(result);
   else
     console.log(
-      `restored ${db.name} to ${out}: generation ${result.generation} at ${result.position} (data up to ${result.upTo}), ${r.segments} segments, ${formatSize(r.bytesDownloaded)} downloaded, ${d.rows} rows, integrity ${d.integrity}`,
+      `restored ${db.name} to ${out}: generation ${result.generation} at ${result.position} (data up to ${result.upTo}), ${result.segments} segments, ${formatSize(result.bytesDownloaded)} downloaded, ${result.rows} rows, integrity ${result.integrity}`,
     );
-  return d.integrity === "ok" ? 0 : 1;
+  return result.integrity === "ok" ? 0 : 1;
 }

@@ -1,7 +1,8 @@
 import { join } from "node:path";
+import { UserError } from "../config/errors";
 import { selectNode } from "../config/load";
-import type { FollowState } from "../follower/follower";
-import { judgeFollowState } from "../health/summary";
+import { type FollowState, readFollowState } from "../follower/state";
+import { judgeFollowState, judgeReplicateState } from "../health/summary";
 import { Replicator } from "../replicate/replicator";
 import { type ReplicateState, readReplicateState } from "../replicate/state";
 import { verifyStore } from "../replicate/verify";
@@ -11,7 +12,7 @@ import { processAlive } from "../util/process";
 import { formatSize } from "../util/size";
 import { renderTable } from "../util/table";
 import { COMMON, config, daemonLog, listenAddress, parse, printJson, untilSignal } from "./args";
-import { followRows, followSummary, readFollowState } from "./followCommands";
+import { followRows, followSummary } from "./followCommands";
 import { durationArg } from "./opsArgs";
 
 export async function replicateCommand(argv: string[]): Promise<number> {
@@ -63,11 +64,13 @@ export async function statusCommand(argv: string[]): Promise<number> {
   }[] = [];
   for (const n of nodes) {
     const rep = n.role === "primary" ? readReplicateState(n.stateDir) : undefined;
-    const fol = n.role === "standby" ? readFollowState(n.stateDir) : undefined;
+    const read = n.role === "standby" ? readFollowState(n.stateDir) : {};
+    if (read.problem) throw new UserError(read.problem, 1);
+    const fol = read.state;
     if (rep)
       found.push({
         node: n.name,
-        replicate: { ...rep, running: processAlive(rep.pid) && rep.litestream.status !== "stopped" },
+        replicate: { ...rep, running: processAlive(rep.pid) },
       });
     if (fol) found.push({ node: n.name, follow: { ...fol, running: processAlive(fol.pid) } });
   }
@@ -81,18 +84,23 @@ export async function statusCommand(argv: string[]): Promise<number> {
   for (const f of found) {
     if (f.replicate) {
       const s = f.replicate;
-      const errors = s.databases.filter((d) => d.lastError && (!d.lastUploadAt || d.lastError.at > d.lastUploadAt));
-      ok &&= s.running && errors.length === 0;
-      if (values.json) continue;
+      const judged = judgeReplicateState(s, s.running);
+      ok &&= judged.running && judged.problems.length === 0;
+      if (values.json) {
+        Object.assign(s, { running: judged.running, problems: judged.problems });
+        continue;
+      }
       const ls = s.litestream;
       console.log(
-        `node ${s.node} → ${s.store} | replicate pid ${s.pid} ${s.running ? "running" : "NOT RUNNING"} | litestream ${ls.version ?? ""} ${ls.status}${ls.pid ? ` (pid ${ls.pid})` : ""}, ${ls.restarts} restarts${ls.waitingFor ? ` | waiting for ${ls.waitingFor}` : ""} | updated ${formatAge(Date.now() - Date.parse(s.updatedAt))} ago\n`,
+        `node ${s.node} → ${s.store} | replicate pid ${s.pid} ${judged.running ? "running" : "NOT RUNNING"} | litestream ${ls.version ?? ""} ${ls.status}${ls.pid ? ` (pid ${ls.pid})` : ""}, ${ls.restarts} restarts${ls.waitingFor ? ` | waiting for ${ls.waitingFor}` : ""} | updated ${formatAge(Date.now() - Date.parse(s.updatedAt))} ago\n`,
       );
       console.log(renderTable(statusRows(s)));
       const missing = s.databases.filter((d) => !d.present).length;
       console.log(
-        `\n${s.databases.length} databases, ${s.databases.filter((d) => d.lastUploadAt).length} uploading, ${missing} missing on disk, ${errors.length} with a current error\n`,
+        `\n${s.databases.length} databases, ${s.databases.filter((d) => d.lastUploadAt).length} uploading, ${missing} missing on disk, ${judged.withErrors} with a current error`,
       );
+      if (judged.problems.length) console.log(`problems:\n${judged.problems.map((p) => `  - ${p}`).join("\n")}`);
+      console.log("");
     }
     if (f.follow) {
       const s = f.follow;

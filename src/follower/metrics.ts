@@ -1,4 +1,5 @@
-import type { FollowState } from "./follower";
+import { promLabels } from "../util/prometheus";
+import type { FollowState } from "./state";
 
 /** Prometheus text for the follow role. */
 export function renderFollowMetrics(s: FollowState): string {
@@ -8,7 +9,7 @@ export function renderFollowMetrics(s: FollowState): string {
     for (const [labels, v] of rows) out.push(`${name}${labels} ${Number.isFinite(v) ? v : "NaN"}`);
   };
   const per = (fn: (d: FollowState["databases"][number]) => number | undefined) =>
-    s.databases.map((d) => [`{db="${d.name}",tier="${d.tier}"}`, fn(d) ?? Number.NaN] as [string, number]);
+    s.databases.map((d) => [promLabels({ db: d.name, tier: d.tier }), fn(d) ?? Number.NaN] as [string, number]);
   g(
     "understudy_follow_lag_seconds",
     "gauge",

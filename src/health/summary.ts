@@ -1,7 +1,5 @@
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { NodeConfig } from "../config/types";
-import { FOLLOW_STATE_FILE, type FollowState } from "../follower/follower";
+import { type FollowState, readFollowState } from "../follower/state";
 import { type ReplicateState, readReplicateState } from "../replicate/state";
 import { processAlive } from "../util/process";
 
@@ -34,15 +32,6 @@ export interface NodeSummary {
   follow?: FollowSummary;
 }
 
-function readJson<T>(file: string): { value?: T; problem?: string } {
-  if (!existsSync(file)) return {};
-  try {
-    return { value: JSON.parse(readFileSync(file, "utf8")) as T };
-  } catch (e) {
-    return { problem: `${file}: unreadable (${(e as Error).message})` };
-  }
-}
-
 export function replicationSummary(node: NodeConfig): ReplicationSummary | undefined {
   let s: ReplicateState | undefined;
   try {
@@ -58,9 +47,19 @@ export function replicationSummary(node: NodeConfig): ReplicationSummary | undef
     };
   }
   if (!s) return undefined;
-  const running = processAlive(s.pid) && s.litestream.status === "running";
+  return judgeReplicateState(s, processAlive(s.pid));
+}
+
+/** A database's error that no upload has followed yet. */
+export function currentError(d: ReplicateState["databases"][number]): boolean {
+  return !!d.lastError && (!d.lastUploadAt || d.lastError.at > d.lastUploadAt);
+}
+
+/** The one judge of a primary's replicate role, for status and the health endpoints alike. */
+export function judgeReplicateState(s: ReplicateState, alive: boolean): ReplicationSummary {
+  const running = alive && s.litestream.status === "running";
   const problems: string[] = [];
-  if (!processAlive(s.pid)) problems.push(`understudy replicate (pid ${s.pid}) is not running`);
+  if (!alive) problems.push(`understudy replicate (pid ${s.pid}) is not running`);
   else if (s.litestream.status !== "running")
     problems.push(
       `litestream is ${s.litestream.status}${s.litestream.waitingFor ? `: ${s.litestream.waitingFor}` : ""}`,
@@ -73,13 +72,16 @@ export function replicationSummary(node: NodeConfig): ReplicationSummary | undef
         .map((d) => d.name)
         .join(", ")}${missing.length > 3 ? ", …" : ""})`,
     );
+  const errors = s.databases.filter(currentError);
+  for (const d of errors.slice(0, 5)) problems.push(`${d.name}: ${d.lastError?.message}`);
+  if (errors.length > 5) problems.push(`… and ${errors.length - 5} more databases with a current error`);
   const uploads = s.databases.map((d) => Date.parse(d.lastUploadAt ?? "")).filter(Number.isFinite);
   return {
     running,
     litestream: s.litestream.status,
     databases: s.databases.length,
     missing: missing.length,
-    withErrors: s.databases.filter((d) => d.lastError).length,
+    withErrors: errors.length,
     newestUploadAgeS: uploads.length ? Math.round((Date.now() - Math.max(...uploads)) / 1000) : undefined,
     problems,
   };
@@ -136,7 +138,7 @@ export function judgeFollowState(s: FollowState, alive: boolean, now = Date.now(
 }
 
 export function followSummary(node: NodeConfig, now = Date.now()): FollowSummary | undefined {
-  const { value: s, problem } = readJson<FollowState>(join(node.stateDir, FOLLOW_STATE_FILE));
+  const { state: s, problem } = readFollowState(node.stateDir);
   if (problem) return { running: false, databases: 0, following: 0, stalled: 0, problems: [problem] };
   if (!s) return undefined;
   return judgeFollowState(s, processAlive(s.pid), now);

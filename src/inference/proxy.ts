@@ -4,12 +4,12 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import type { InferenceConfig } from "../config/inferenceTypes";
 import { closeHttp, listenHttp, safeHandler } from "../util/net";
-import { fromOllamaChat, fromOllamaGenerate, fromOpenAIChat, TranslationError } from "./anthropicRequest";
-import { type Dialect, inBandError, renderFull, replyFromMessage, StreamTranslator } from "./anthropicResponse";
+import { type Dialect, inBandError } from "./anthropicResponse";
+import { sendToClaude } from "./claudeClient";
+import { HttpError, sendError } from "./httpErrors";
 import type { ProxyMetrics } from "./metrics";
 import type { HealthMonitor } from "./monitor";
 import { type Capability, type Route, RouteError, type Router, type Target, targetLabel } from "./router";
-import { SseParser } from "./sse";
 import { type Attempt, send } from "./upstream";
 
 type Json = Record<string, unknown>;
@@ -55,31 +55,6 @@ export interface ProxyDeps {
   token?: string;
   /** Resolves the Anthropic API key when a request first needs it. */
   claudeKey: () => Promise<string>;
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function errorBody(openai: boolean, message: string, status: number): string {
-  if (!openai) return JSON.stringify({ error: message });
-  const type = status === 401 ? "authentication_error" : status < 500 ? "invalid_request_error" : "api_error";
-  return JSON.stringify({ error: { message, type, param: null, code: null } });
-}
-
-function sendError(res: http.ServerResponse, openai: boolean, status: number, message: string): number {
-  if (res.headersSent) {
-    res.end();
-    return status;
-  }
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
-  res.end(errorBody(openai, message, status));
-  return status;
 }
 
 function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
@@ -235,7 +210,7 @@ export class InferenceProxy {
       const attempt =
         target.kind === "ollama"
           ? await this.toOllama(target, path, body, model, req, res, abort.signal)
-          : await this.toClaude(target, endpoint, body, res, abort.signal);
+          : await sendToClaude(this.d, target, endpoint.dialect, body, res, abort.signal);
       if (attempt.kind === "done") return attempt.status;
       failures.push(`${targetLabel(target)}: ${attempt.why}`);
       if (abort.signal.aborted) return 499;
@@ -363,96 +338,6 @@ export class InferenceProxy {
         resolve({ kind: "done", status: 502 });
       });
     });
-  }
-
-  private async toClaude(
-    target: Extract<Target, { kind: "claude" }>,
-    endpoint: Endpoint,
-    body: Json,
-    res: http.ServerResponse,
-    abort: AbortSignal,
-  ): Promise<Attempt> {
-    const dialect = endpoint.dialect;
-    if (!dialect) throw new HttpError(503, "Claude cannot serve this endpoint");
-    const c = this.d.cfg.claude;
-    let request: ReturnType<typeof fromOllamaChat>;
-    try {
-      request =
-        dialect === "ollama-chat"
-          ? fromOllamaChat(body, target.model, c.maxTokens)
-          : dialect === "ollama-generate"
-            ? fromOllamaGenerate(body, target.model, c.maxTokens)
-            : fromOpenAIChat(body, target.model, c.maxTokens);
-    } catch (e) {
-      if (e instanceof TranslationError) throw new HttpError(400, `cannot send this request to Claude: ${e.message}`);
-      throw e;
-    }
-    const key = await this.d.claudeKey();
-    const startedNs = process.hrtime.bigint();
-    const started = performance.now();
-    let up: Response;
-    try {
-      up = await fetch(`${c.baseUrl}/v1/messages`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "x-api-key": key, "anthropic-version": "2023-06-01" },
-        body: JSON.stringify(request),
-        signal: AbortSignal.any([abort, AbortSignal.timeout(c.timeout)]),
-      });
-    } catch (e) {
-      const err = e as Error & { cause?: { code?: string } };
-      this.d.metrics.upstreamErrors.inc({ target: "claude", stage: "connect" });
-      return { kind: "retry", why: `${c.baseUrl}: ${err.cause?.code ?? err.message}` };
-    }
-    this.d.metrics.upstreamLatency.observe({ target: "claude" }, (performance.now() - started) / 1000);
-    const openai = dialect === "openai-chat";
-    if (!up.ok) {
-      const text = await up.text();
-      let message = text.slice(0, 500);
-      try {
-        const e = JSON.parse(text) as { error?: { type?: string; message?: string } };
-        if (e.error?.message) message = `${e.error.type ?? "error"}: ${e.error.message}`;
-      } catch {
-        // not JSON: keep the text
-      }
-      // The key is the proxy's, not the client's: an auth failure is the proxy's upstream failing.
-      const status = up.status === 429 ? 429 : up.status === 529 ? 503 : up.status === 400 ? 400 : 502;
-      if (up.status >= 500 && up.status !== 529) return { kind: "retry", why: `claude HTTP ${up.status}: ${message}` };
-      return { kind: "done", status: sendError(res, openai, status, `claude answered HTTP ${up.status}: ${message}`) };
-    }
-    const headers = { "x-understudy-target": `claude ${target.model}` };
-    if (!request.stream) {
-      const reply = replyFromMessage((await up.json()) as Json);
-      res.writeHead(200, { ...headers, "content-type": "application/json; charset=utf-8" });
-      res.end(JSON.stringify(renderFull(dialect, reply, startedNs)));
-      return { kind: "done", status: 200 };
-    }
-    const includeUsage = openai && ((body.stream_options ?? {}) as Json).include_usage === true;
-    const tr = new StreamTranslator(dialect, startedNs, includeUsage);
-    res.writeHead(200, {
-      ...headers,
-      "content-type": openai ? "text/event-stream" : "application/x-ndjson",
-      "cache-control": "no-cache",
-    });
-    const parser = new SseParser();
-    const decoder = new TextDecoder();
-    try {
-      for await (const chunk of up.body as unknown as AsyncIterable<Uint8Array>) {
-        for (const ev of parser.push(decoder.decode(chunk, { stream: true }))) {
-          const out = tr.onEvent(ev);
-          if (out) res.write(out);
-        }
-      }
-      if (!tr.finished) throw new Error("claude's stream ended before message_stop");
-      res.end();
-      return { kind: "done", status: 200 };
-    } catch (e) {
-      this.d.metrics.upstreamErrors.inc({ target: "claude", stage: "stream" });
-      if (!res.destroyed)
-        res.end(
-          inBandError(openai ? "sse" : "ndjson", `${(e as Error).message}; not retried because the response had begun`),
-        );
-      return { kind: "done", status: 502 };
-    }
   }
 
   private hostsUp(): { name: string; url: string }[] {
