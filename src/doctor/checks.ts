@@ -2,6 +2,7 @@ import { accessSync, constants, existsSync, statfsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
 import { type CheckResult, validateConfig } from "../preflight/validate";
+import { fetchFailure } from "../util/net";
 import { formatSize } from "../util/size";
 
 /** The path itself if it exists, else its nearest existing ancestor. */
@@ -47,12 +48,7 @@ export async function probePeer(url: string, timeoutMs = 5000): Promise<PeerProb
       skewMs: Number.isFinite(ts) ? Math.round(ts - (t0 + t1) / 2) : undefined,
     };
   } catch (e) {
-    const err = e as Error & { cause?: { code?: string } };
-    return {
-      url,
-      ok: false,
-      error: err.name === "TimeoutError" ? `no answer within ${timeoutMs / 1000}s` : (err.cause?.code ?? err.message),
-    };
+    return { url, ok: false, error: fetchFailure(e, timeoutMs) };
   }
 }
 

@@ -1,3 +1,4 @@
+import { fetchFailure } from "../util/net";
 import { type Notifier, NotifyError } from "./notifier";
 
 /**
@@ -21,8 +22,7 @@ export class SlackWebhookNotifier implements Notifier {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (e) {
-      const err = e as Error & { cause?: { code?: string } };
-      throw new NotifyError(`${this.label}: webhook unreachable (${err.cause?.code ?? err.name})`);
+      throw new NotifyError(`${this.label}: webhook unreachable (${fetchFailure(e, this.timeoutMs)})`);
     }
     const body = (await res.text()).slice(0, 200);
     if (!res.ok) throw new NotifyError(`${this.label}: webhook answered HTTP ${res.status} ${body}`);

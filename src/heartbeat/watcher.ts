@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { HeartbeatConfig } from "../config/opsConfig";
 import { formatAge } from "../util/duration";
+import { fetchFailure } from "../util/net";
 import type { Notifier } from "./notifier";
 import { freshTarget, type HeartbeatState, readHeartbeatState, type TargetState, writeHeartbeatState } from "./state";
 
@@ -36,12 +37,7 @@ export async function probe(url: string, timeoutMs: number): Promise<ProbeResult
       ? { ok: true, status: res.status, ms }
       : { ok: false, status: res.status, error: `HTTP ${res.status}`, ms };
   } catch (e) {
-    const err = e as Error & { cause?: { code?: string; message?: string } };
-    const error =
-      err.name === "TimeoutError"
-        ? `no answer within ${timeoutMs / 1000}s`
-        : (err.cause?.code ?? err.cause?.message ?? err.message);
-    return { ok: false, error, ms: Math.round(performance.now() - started) };
+    return { ok: false, error: fetchFailure(e, timeoutMs), ms: Math.round(performance.now() - started) };
   }
 }
 

@@ -1,5 +1,6 @@
 import type http from "node:http";
 import type { InferenceConfig } from "../config/inferenceTypes";
+import { fetchFailure } from "../util/net";
 import { fromOllamaChat, fromOllamaGenerate, fromOpenAIChat, TranslationError } from "./anthropicRequest";
 import { type Dialect, inBandError, renderFull, replyFromMessage, StreamTranslator } from "./anthropicResponse";
 import { HttpError, sendError } from "./httpErrors";
@@ -50,9 +51,8 @@ export async function sendToClaude(
       signal: AbortSignal.any([abort, AbortSignal.timeout(c.timeout)]),
     });
   } catch (e) {
-    const err = e as Error & { cause?: { code?: string } };
     d.metrics.upstreamErrors.inc({ target: "claude", stage: "connect" });
-    return { kind: "retry", why: `${c.baseUrl}: ${err.cause?.code ?? err.message}` };
+    return { kind: "retry", why: `${c.baseUrl}: ${fetchFailure(e, c.timeout)}` };
   }
   d.metrics.upstreamLatency.observe({ target: "claude" }, (performance.now() - started) / 1000);
   const openai = dialect === "openai-chat";

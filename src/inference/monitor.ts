@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import type { InferenceConfig, InferenceHost } from "../config/inferenceTypes";
+import { fetchFailure } from "../util/net";
 import { readOverrides, writeHealthFile } from "./healthFile";
 import type { HostHealth } from "./hostHealth";
 
@@ -140,11 +141,7 @@ export class HealthMonitor extends EventEmitter {
       }
       this.record(h.name, true, undefined, Math.round(performance.now() - started), models);
     } catch (e) {
-      const err = e as Error & { cause?: { code?: string; message?: string } };
-      const why =
-        err.name === "TimeoutError"
-          ? `no answer from ${url} within ${h.healthTimeout} ms`
-          : `${url}: ${err.cause?.code ?? err.cause?.message ?? err.message}`;
+      const why = `${url}: ${fetchFailure(e, h.healthTimeout)}`;
       this.record(h.name, false, why);
     }
   }

@@ -13,7 +13,7 @@ import { type PositionsManifest, writeManifest } from "../replica/manifest";
 import { openStore, replicaPrefix, storeBackend } from "../store/open";
 import type { ReplicaStore } from "../store/store";
 import { writeFileAtomic } from "../util/atomic";
-import { listenHttp, safeHandler, splitHostPort } from "../util/net";
+import { closeHttp, listenHttp, safeHandler, splitHostPort } from "../util/net";
 import { GapWatch } from "./gapWatch";
 import { renderReplicateMetrics } from "./metrics";
 import { applyEvent, type DbReplicationState, type ReplicateState, writeReplicateState } from "./state";
@@ -387,6 +387,6 @@ export class Replicator {
     this.state.litestream.status = "stopped";
     this.dirty = true;
     this.flush();
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    if (this.server) await closeHttp(this.server);
   }
 }

@@ -63,3 +63,13 @@ export function closeHttp(server: Server): Promise<void> {
     server.closeIdleConnections();
   });
 }
+
+/**
+ * Why a fetch() failed, in a few words: "no answer within 10s" for its timeout, else the socket's code
+ * (ECONNREFUSED, ENOTFOUND, …), else the message. One wording for every caller that reports a failed request.
+ */
+export function fetchFailure(e: unknown, timeoutMs?: number): string {
+  const err = e as Error & { cause?: { code?: string; message?: string } };
+  if (err.name === "TimeoutError") return timeoutMs ? `no answer within ${timeoutMs / 1000}s` : "no answer in time";
+  return err.cause?.code ?? err.cause?.message ?? err.message;
+}
