@@ -6,14 +6,18 @@ import net from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 import pino from "pino";
+import { AZURITE_KEY } from "../src/demo/azurite";
 import { DnsResponder } from "../src/failover/discovery/dnsServer";
 import { parseHosts } from "../src/failover/discovery/hostsFile";
 import { HealthServer } from "../src/health/server";
 import { Replicator } from "../src/replicate/replicator";
+import { useAzurite } from "./helpers/azurite";
 import { cli, tempDir, waitFor } from "./helpers/env";
 import { makeFleet, SMALL_FLEET } from "./helpers/fleet";
 import { ANVIL_MODELS, FORGE_MODELS, OllamaProcess, routingFor, startProxy } from "./helpers/inference";
 import { understudyProcess } from "./helpers/standby";
+
+const azurite = useAzurite();
 
 /** Request lines and raw bytes that have stopped servers: each must get an answer, and the server live on. */
 const HOSTILE = [
@@ -226,34 +230,18 @@ test("discovery point: 40 concurrent runs keep every update; a symlinked hosts f
   assert.equal(readFileSync(target, "utf8"), before, "nothing written");
 });
 
-test("Litestream gets no secret of its parent; replicate stops within its deadline when the store does not answer", async (t) => {
+test("Litestream gets no secret of its parent; replicate stops within its deadline when the store stops answering", async (t) => {
   const dir = tempDir(t, "least-privilege");
-  // A store that accepts connections and never answers: the worst kind of unreachable.
-  const sockets = new Set<net.Socket>();
-  const blackhole = net.createServer((s) => {
-    sockets.add(s);
-    s.on("error", () => undefined);
-  });
-  await new Promise<void>((r) => blackhole.listen(0, "127.0.0.1", () => r()));
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    return new Promise<void>((r) => blackhole.close(() => r()));
-  });
-  const port = (blackhole.address() as net.AddressInfo).port;
+  await azurite.container("privilege");
   const { file } = await makeFleet(dir, SMALL_FLEET.slice(0, 1), {
-    store: {
-      type: "abs",
-      endpoint: `http://127.0.0.1:${port}/devstoreaccount1`,
-      container: "c",
-      keyEnv: "HARDENING_KEY",
-    },
+    store: { type: "abs", endpoint: azurite.server.endpoint, container: "privilege", keyEnv: "HARDENING_KEY" },
   });
   const secrets = {
     ANTHROPIC_API_KEY: "sk-ant-secret-for-hardening-test",
     SLACK_OPS_WEBHOOK: "https://hooks.example/secret-webhook",
     UNDERSTUDY_PROXY_TOKEN: "proxy-secret-token",
     AZURE_CLIENT_SECRET: "azure-client-secret-value",
-    HARDENING_KEY: "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
+    HARDENING_KEY: AZURITE_KEY,
   };
   const { child, exited, stderr } = understudyProcess(
     t,
@@ -269,13 +257,56 @@ test("Litestream gets no secret of its parent; replicate stops within its deadli
     : execFileSync("ps", ["eww", "-o", "command=", "-p", String(lsPid)], { encoding: "utf8" }).split(" ");
   for (const [k, v] of Object.entries(secrets).filter(([k]) => k !== "HARDENING_KEY"))
     assert.ok(!environ.some((e) => e.includes(v)), `${k} is not in Litestream's environment`);
-  assert.ok(environ.includes(`LITESTREAM_AZURE_ACCOUNT_KEY=${secrets.HARDENING_KEY}`), "the account key it needs is");
-  await new Promise((res) => setTimeout(res, 2000));
+  assert.ok(environ.includes(`LITESTREAM_AZURE_ACCOUNT_KEY=${AZURITE_KEY}`), "the account key it needs is");
+  // The store stops answering (a hung Azure endpoint); a stop must still be prompt.
+  await new Promise((res) => setTimeout(res, 1500));
+  const pid = azurite.server.pid as number;
+  process.kill(pid, "SIGSTOP");
+  t.after(() => {
+    process.kill(pid, "SIGCONT");
+  });
   const t0 = Date.now();
   child.kill("SIGTERM");
-  assert.equal(await exited, 0);
+  assert.equal(await exited, 0, stderr());
   const took = Date.now() - t0;
+  process.kill(pid, "SIGCONT");
   // The deadline is 10 s; the margin is for a slow machine, not for waiting on the store.
   assert.ok(took < 20_000, `stopped in ${took} ms`);
   assert.match(stderr(), /stopped without publishing the final positions: the store did not answer/);
+});
+
+test("replicate with a store that never answers waits for the lease (and says so) and stops at once when asked", async (t) => {
+  const dir = tempDir(t, "blackhole");
+  const sockets = new Set<net.Socket>();
+  const blackhole = net.createServer((s) => {
+    sockets.add(s);
+    s.on("error", () => undefined);
+  });
+  await new Promise<void>((r) => blackhole.listen(0, "127.0.0.1", () => r()));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => blackhole.close(() => r()));
+  });
+  const port = (blackhole.address() as net.AddressInfo).port;
+  const { cfg, file } = await makeFleet(dir, SMALL_FLEET.slice(0, 1), {
+    store: {
+      type: "abs",
+      endpoint: `http://127.0.0.1:${port}/devstoreaccount1`,
+      container: "c",
+      keyEnv: "HARDENING_KEY",
+    },
+  });
+  writeFileSync(file, readFileSync(file, "utf8").replace("replicate:\n", "failover: { lease-ttl: 3s }\nreplicate:\n"));
+  const { child, exited, stderr } = understudyProcess(t, ["replicate", "--config", file, "--metrics-listen", ""], {
+    HARDENING_KEY: AZURITE_KEY,
+  });
+  const stateFile = join(cfg.nodes[0].stateDir, "replicate-state.json");
+  await waitFor("replicate to say what it waits for", () =>
+    existsSync(stateFile) ? /the lease: the store does not answer/.test(readFileSync(stateFile, "utf8")) : false,
+  );
+  assert.doesNotMatch(stderr(), /litestream started/, "nothing is uploaded without the lease");
+  const t0 = Date.now();
+  child.kill("SIGTERM");
+  assert.equal(await exited, 0, stderr());
+  assert.ok(Date.now() - t0 < 15_000, `stopped in ${Date.now() - t0} ms`);
 });

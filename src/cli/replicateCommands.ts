@@ -22,7 +22,14 @@ export async function replicateCommand(argv: string[]): Promise<number> {
   if (values["metrics-listen"]) listenAddress(values["metrics-listen"], "--metrics-listen");
   const log = daemonLog({ role: "replicate", node: node.name });
   const r = new Replicator(cfg, node, { log, metricsListen: values["metrics-listen"] });
-  await r.start();
+  // A stop may come while it still waits for the lease: it must be as prompt then as later.
+  const signalled = untilSignal();
+  const started = await Promise.race([r.start().then(() => true), signalled.then(() => false)]);
+  if (!started) {
+    log.info("stopping before the lease was taken");
+    await r.stop();
+    return 0;
+  }
   log.info(
     {
       databases: cfg.databases.length,
@@ -32,7 +39,7 @@ export async function replicateCommand(argv: string[]): Promise<number> {
     },
     "replicating",
   );
-  log.info({ signal: await untilSignal() }, "stopping: passing SIGTERM to litestream");
+  log.info({ signal: await signalled }, "stopping: passing SIGTERM to litestream");
   await r.stop();
   return 0;
 }

@@ -5,6 +5,7 @@ import { formatDuration } from "../util/duration";
 import { closest } from "../util/suggest";
 import { DEFAULT_COST, DEFAULT_FOLLOW, DEFAULT_LITESTREAM, DEFAULT_REPLICATE, planTiers } from "./defaults";
 import { ConfigError, UserError } from "./errors";
+import { readFailover } from "./failoverConfig";
 import { readInference } from "./inferenceConfig";
 import { readDiscovery, readHealth, readHeartbeat } from "./opsConfig";
 import { secret } from "./secretField";
@@ -103,6 +104,7 @@ export function parseConfig(text: string, file: string): UnderstudyConfig {
   const health = readHealth(top.map("health"));
   const heartbeat = readHeartbeat(top.map("heartbeat"), abs);
   const discovery = readDiscovery(top.map("discovery"), abs);
+  const failover = readFailover(top.map("failover"));
   const inf = top.map("inference");
   const inference = inf ? readInference(inf, file) : undefined;
   top.finish();
@@ -123,6 +125,7 @@ export function parseConfig(text: string, file: string): UnderstudyConfig {
     health,
     heartbeat,
     discovery,
+    failover,
   };
 }
 

@@ -1,3 +1,4 @@
+import type { FailoverConfig } from "./failoverConfig";
 import type { InferenceConfig } from "./inferenceTypes";
 import type { DiscoveryConfig, HealthConfig, HeartbeatConfig } from "./opsConfig";
 import type { SecretRef } from "./secretRef";
@@ -132,4 +133,5 @@ export interface UnderstudyConfig {
   health: HealthConfig;
   heartbeat: HeartbeatConfig;
   discovery: DiscoveryConfig;
+  failover: FailoverConfig;
 }

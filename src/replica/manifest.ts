@@ -4,6 +4,8 @@ import type { ReplicaStore } from "../store/store";
 export interface PositionsManifest {
   version: 1;
   node: string;
+  /** The lease epoch the publishing primary held: what a fenced node publishes late is of an older one. */
+  epoch?: number;
   publishedAt: string;
   databases: Record<string, ManifestEntry>;
 }

@@ -4,6 +4,9 @@ import { basename, dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { UserError } from "../config/errors";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
+import { LeaseHolder } from "../failover/holder";
+import { runHook } from "../failover/hooks";
+import { Lease } from "../failover/lease";
 import { localChange } from "../fleet/localChange";
 import { litestreamBinary, litestreamVersion } from "../litestream/binary";
 import { renderLitestreamConfig } from "../litestream/render";
@@ -13,6 +16,7 @@ import { type PositionsManifest, writeManifest } from "../replica/manifest";
 import { openStore, replicaPrefix, storeBackend } from "../store/open";
 import type { ReplicaStore } from "../store/store";
 import { writeFileAtomic } from "../util/atomic";
+import { DirLock } from "../util/dirLock";
 import { closeHttp, listenHttp, safeHandler, splitHostPort } from "../util/net";
 import { GapWatch } from "./gapWatch";
 import { renderReplicateMetrics } from "./metrics";
@@ -62,6 +66,8 @@ export class Replicator {
   /** The publish in flight, if any: a forced publish waits for it, then publishes what is newer. */
   private publishing?: Promise<boolean>;
   private gapTimer?: NodeJS.Timeout;
+  private dirLock?: DirLock;
+  private holder?: LeaseHolder;
   private gapChecking = false;
   private stopping = false;
   readonly gaps: GapWatch;
@@ -130,8 +136,49 @@ export class Replicator {
     Object.assign(env, creds.env);
     const secrets = creds.secrets;
     writeFileAtomic(this.configPath, renderLitestreamConfig(cfg, node));
-    if (cfg.replicate.publishInterval > 0 || cfg.replicate.gapCheckInterval > 0)
-      this.store = await openStore(cfg.store);
+    this.store = await openStore(cfg.store);
+    // One replicate per data dir, and nothing uploaded before this node holds the lease.
+    this.dirLock = DirLock.acquire(node.dataDir, "replicate");
+    const lease = new Lease(this.store, cfg.store.prefix, node.name, {
+      ttlMs: cfg.failover.leaseTtl,
+      maxSkewMs: cfg.failover.maxClockSkew,
+    });
+    this.holder = new LeaseHolder(lease, {
+      ttlMs: cfg.failover.leaseTtl,
+      log: opts.log,
+      epochFile: join(node.stateDir, "lease-epoch"),
+      onFence: (why) => this.fence(why),
+      onResume: async () => {
+        this.state.litestream.waitingFor = undefined;
+        this.dirty = true;
+        this.supervisor?.start();
+      },
+    });
+    this.state.lease = this.holder.state;
+    // No lease, no uploads: a store that does not answer is waited for (and said so), never worked around.
+    for (let wait = 1000; ; wait = Math.min(wait * 2, 10_000)) {
+      try {
+        await withDeadline(this.holder.start(), cfg.failover.leaseTtl, "taking the lease");
+        break;
+      } catch (e) {
+        if (e instanceof UserError || this.stopping) {
+          this.dirLock.release();
+          this.dirLock = undefined;
+          if (this.stopping) return;
+          throw e;
+        }
+        this.state.litestream.waitingFor = `the lease: the store does not answer (${(e as Error).message.split("\n")[0]})`;
+        this.dirty = true;
+        this.flush();
+        opts.log.warn({ err: (e as Error).message }, "cannot take the lease; retrying");
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+    this.state.litestream.waitingFor = undefined;
+    if (this.stopping) {
+      await this.holder.stop();
+      return;
+    }
 
     const sup = new LitestreamSupervisor({
       binary,
@@ -222,7 +269,7 @@ export class Replicator {
       this.dirty = true;
       await this.supervisor?.stop();
       for (const g of gaps) rmSync(join(dirname(g.db), `.${basename(g.db)}-litestream`, "generation"), { force: true });
-      if (!this.stopping) this.supervisor?.start();
+      if (!this.stopping && !this.holder?.state.fenced) this.supervisor?.start();
     } catch (e) {
       this.opts.log.warn({ err: (e as Error).message }, "cannot check the replica for gaps; retrying next time");
     } finally {
@@ -267,14 +314,20 @@ export class Replicator {
         ends: d.indexEnds,
       };
     }
-    return { version: 1, node: this.node.name, publishedAt: new Date().toISOString(), databases };
+    return {
+      version: 1,
+      node: this.node.name,
+      epoch: this.holder?.state.epoch,
+      publishedAt: new Date().toISOString(),
+      databases,
+    };
   }
 
   private publishTimer?: NodeJS.Timeout;
 
   /** A new upload: publish as soon as the publish interval allows, so the standby hears of it at once. */
   private schedulePublish(): void {
-    if (!this.store || this.publishTimer) return;
+    if (!this.store || this.publishTimer || this.cfg.replicate.publishInterval <= 0) return;
     const wait = Math.max(0, this.lastPublishAt + this.cfg.replicate.publishInterval - Date.now());
     this.publishTimer = setTimeout(() => {
       this.publishTimer = undefined;
@@ -288,7 +341,9 @@ export class Replicator {
    * Resolves true when the manifest in the store is current.
    */
   async publish(force = false): Promise<boolean> {
-    if (!this.store) return false;
+    // A fenced node publishes nothing: the standby must not follow what it uploads late.
+    const holding = this.holder?.state.epoch !== undefined && !this.holder.state.fenced;
+    if (!this.store || this.cfg.replicate.publishInterval <= 0 || !holding) return false;
     if (this.publishing) {
       if (!force) return false;
       await this.publishing;
@@ -364,6 +419,28 @@ export class Replicator {
     return this.supervisor?.pid;
   }
 
+  /**
+   * Stops every writer this node has before its lease can expire: Litestream gets SIGTERM and, a sixth of the
+   * TTL later, SIGKILL (an upload in flight may still land; the epoch in the manifest tells the standby whose it
+   * was); then the demote hook stops the applications that write the databases.
+   */
+  private async fence(why: string): Promise<void> {
+    this.state.litestream.waitingFor = why;
+    this.dirty = true;
+    await this.supervisor?.stop(this.cfg.failover.leaseTtl / 6);
+    this.state.litestream.status = "fenced";
+    this.flush();
+    const hook = this.cfg.failover.hooks.demote;
+    if (hook)
+      await runHook(
+        "demote",
+        hook,
+        this.cfg.failover.hookTimeout,
+        { UNDERSTUDY_NODE: this.node.name, UNDERSTUDY_REASON: why },
+        this.opts.log,
+      );
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
@@ -374,7 +451,7 @@ export class Replicator {
     // Litestream syncs what is left on SIGTERM; against a store that does not answer it is killed in time.
     await this.supervisor?.stop(STOP_DEADLINE_MS * 0.6);
     // The standby fetches only up to the published positions: the last ones must reach the store, if it answers.
-    let published = !this.store;
+    let published = !this.store || this.cfg.replicate.publishInterval <= 0 || this.holder?.state.epoch === undefined;
     for (let attempt = 0, wait = 250; attempt < 5 && !published && Date.now() < deadline; attempt++, wait *= 2) {
       const left = deadline - Date.now();
       published = await Promise.race([
@@ -384,9 +461,23 @@ export class Replicator {
       if (!published) await new Promise((r) => setTimeout(r, Math.min(wait, Math.max(0, deadline - Date.now()))));
     }
     if (!published) this.opts.log.warn("stopped without publishing the final positions: the store did not answer");
+    await Promise.race([
+      this.holder?.stop(),
+      new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref()),
+    ]);
+    this.dirLock?.release();
+    this.dirLock = undefined;
     this.state.litestream.status = "stopped";
     this.dirty = true;
     this.flush();
     if (this.server) await closeHttp(this.server);
   }
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms / 1000}s`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }

@@ -25,7 +25,7 @@ export interface DbReplicationState {
 }
 
 export interface SupervisorState {
-  status: "starting" | "running" | "restarting" | "stopped" | "failed";
+  status: "starting" | "running" | "restarting" | "stopped" | "failed" | "fenced";
   pid?: number;
   version?: string;
   restarts: number;
@@ -43,6 +43,8 @@ export interface ReplicateState {
   startedAt: string;
   updatedAt: string;
   litestream: SupervisorState;
+  /** The lease this node holds (or why it was fenced). */
+  lease?: import("../failover/holder").HolderState;
   /** Positions manifests published to the store for the standby. */
   manifestPublishes?: number;
   databases: DbReplicationState[];
