@@ -115,6 +115,9 @@ Example:
 Runs Litestream as a supervised child on the primary: restarts it with exponential backoff, passes
 SIGTERM through (a stop takes at most 10s), logs its events as JSON, keeps per-database state in
 STATE_DIR/replicate-state.json, and serves Prometheus metrics (its own and Litestream's) on /metrics.
+Litestream starts only once this node holds the lease in the store (renewed every third of
+failover.lease-ttl); when it cannot renew, or another node took it, it fences itself (Litestream
+stopped, failover.hooks.demote run) before the lease expires. A superseded node refuses to start.
 Litestream gets only the environment it needs. Every replicate.gap-check-interval (60s) it checks
 that the segments Litestream uploaded are in the store, and forces a new generation past a gap.
 Refuses a --node that is not the primary.

@@ -99,7 +99,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
       }
       const ls = s.litestream;
       console.log(
-        `node ${s.node} → ${s.store} | replicate pid ${s.pid} ${judged.running ? "running" : "NOT RUNNING"} | litestream ${ls.version ?? ""} ${ls.status}${ls.pid ? ` (pid ${ls.pid})` : ""}, ${ls.restarts} restarts${ls.waitingFor ? ` | waiting for ${ls.waitingFor}` : ""} | updated ${formatAge(Date.now() - Date.parse(s.updatedAt))} ago\n`,
+        `node ${s.node} → ${s.store} | replicate pid ${s.pid} ${judged.running ? "running" : "NOT RUNNING"} | litestream ${ls.version ?? ""} ${ls.status}${ls.pid ? ` (pid ${ls.pid})` : ""}, ${ls.restarts} restarts${ls.waitingFor ? ` | waiting for ${ls.waitingFor}` : ""}${s.lease?.epoch !== undefined ? ` | lease: ${s.lease.holder} epoch ${s.lease.epoch}${s.lease.fenced ? " FENCED" : `, expires ${s.lease.expiresAt}`}` : ""} | updated ${formatAge(Date.now() - Date.parse(s.updatedAt))} ago\n`,
       );
       console.log(renderTable(statusRows(s)));
       const missing = s.databases.filter((d) => !d.present).length;

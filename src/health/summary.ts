@@ -57,9 +57,10 @@ export function currentError(d: ReplicateState["databases"][number]): boolean {
 
 /** The one judge of a primary's replicate role, for status and the health endpoints alike. */
 export function judgeReplicateState(s: ReplicateState, alive: boolean): ReplicationSummary {
-  const running = alive && s.litestream.status === "running";
+  const running = alive && s.litestream.status === "running" && !s.lease?.fenced;
   const problems: string[] = [];
   if (!alive) problems.push(`understudy replicate (pid ${s.pid}) is not running`);
+  else if (s.lease?.fenced) problems.push(`fenced: ${s.lease.fenced}`);
   else if (s.litestream.status !== "running")
     problems.push(
       `litestream is ${s.litestream.status}${s.litestream.waitingFor ? `: ${s.litestream.waitingFor}` : ""}`,
