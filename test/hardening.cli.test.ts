@@ -88,16 +88,12 @@ test("role mix-ups: follow on the primary and replicate on the standby are refus
   const { cfg, file, dataDir } = await makeFleet(dir, entries);
   const before = names.map((n) => digestDatabase(join(dataDir, n)).hash);
   const follow = await cli(["follow", "--config", file, "--node", "primary", "--metrics-listen", ""]);
-  assertUserError(
-    follow,
-    "follow",
-    /node "primary" is the primary; understudy follow runs only on the standby \(--node standby\)/,
-  );
+  assertUserError(follow, "follow", /node "primary": it is the primary; understudy follow runs only on the standby/);
   const replicate = await cli(["replicate", "--config", file, "--node", "standby"]);
   assertUserError(
     replicate,
     "replicate",
-    /node "standby" is the standby; understudy replicate runs only on the primary/,
+    /node "standby": it is the standby; understudy replicate runs only on the primary/,
   );
   const unit = await cli(["render", "launchd", "follow", "--config", file, "--node", "primary"]);
   assertUserError(unit, "render", /understudy follow runs only on the standby/);

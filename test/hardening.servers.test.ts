@@ -13,7 +13,7 @@ import { HealthServer } from "../src/health/server";
 import { Replicator } from "../src/replicate/replicator";
 import { useAzurite } from "./helpers/azurite";
 import { cli, tempDir, waitFor } from "./helpers/env";
-import { makeFleet, SMALL_FLEET } from "./helpers/fleet";
+import { extendConfig, makeFleet, SMALL_FLEET } from "./helpers/fleet";
 import { ANVIL_MODELS, FORGE_MODELS, OllamaProcess, routingFor, startProxy } from "./helpers/inference";
 import { understudyProcess } from "./helpers/standby";
 
@@ -296,7 +296,7 @@ test("replicate with a store that never answers waits for the lease (and says so
       keyEnv: "HARDENING_KEY",
     },
   });
-  writeFileSync(file, readFileSync(file, "utf8").replace("replicate:\n", "failover: { lease-ttl: 3s }\nreplicate:\n"));
+  extendConfig(file, "failover: { lease-ttl: 3s }");
   const { child, exited, stderr } = understudyProcess(t, ["replicate", "--config", file, "--metrics-listen", ""], {
     HARDENING_KEY: AZURITE_KEY,
   });

@@ -1,18 +1,14 @@
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import pino from "pino";
-import { loadConfig } from "../src/config/load";
-import { LoadWriter } from "../src/demo/load";
 import { Lease, LeaseHeldError, LeaseLostError } from "../src/failover/lease";
 import { readManifest } from "../src/replica/manifest";
-import { Replicator } from "../src/replicate/replicator";
 import { FileStore } from "../src/store/fileStore";
 import type { ReplicaStore } from "../src/store/store";
 import { useAzurite } from "./helpers/azurite";
 import { cli, tempDir, waitFor } from "./helpers/env";
-import { makeFleet, SMALL_FLEET } from "./helpers/fleet";
+import { extendConfig, makeFleet, SMALL_FLEET, startPrimary } from "./helpers/fleet";
 
 const azurite = useAzurite();
 
@@ -68,24 +64,15 @@ test("fencing: when another node takes the lease, the primary stops Litestream a
   const dir = tempDir(t, "fencing");
   const entries = SMALL_FLEET.slice(0, 2);
   const names = entries.map((e) => e.name);
-  const { file, dataDir } = await makeFleet(dir, entries);
+  const { file } = await makeFleet(dir, entries);
   const marker = join(dir, "demoted");
-  writeFileSync(
+  const cfg = extendConfig(
     file,
-    readFileSync(file, "utf8").replace(
-      "replicate:\n",
-      `failover:\n  lease-ttl: 6s\n  hooks: { demote: "echo $UNDERSTUDY_NODE > ${marker}" }\nreplicate:\n`,
-    ),
+    `failover:
+  lease-ttl: 6s
+  hooks: { demote: "echo $UNDERSTUDY_NODE > ${marker}" }`,
   );
-  const cfg = loadConfig(file);
-  const r = new Replicator(cfg, cfg.nodes[0], { log: pino({ level: "silent" }), tickMs: 200 });
-  const load = new LoadWriter(dataDir, names, 10);
-  t.after(async () => {
-    load.close();
-    await r.stop();
-  });
-  await r.start();
-  load.start();
+  const { r, load } = await startPrimary(t, cfg, names, 10);
   await waitFor("uploads", () => r.state.databases.every((d) => d.uploads >= 2));
   assert.equal(r.state.lease?.holder, "primary");
   assert.equal(r.state.lease?.epoch, 1);

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { UserError } from "../config/errors";
 import { selectNode } from "../config/load";
+import { requireRole } from "../failover/roles";
 import { Follower } from "../follower/follower";
 import { restoreDatabase } from "../follower/restore";
 import type { FollowState } from "../follower/state";
@@ -18,7 +19,8 @@ export async function followCommand(argv: string[]): Promise<number> {
     "follow",
   );
   const cfg = config(values);
-  const base = selectNode(cfg, { name: values.node, role: "standby", runs: "understudy follow" });
+  const base = selectNode(cfg, { name: values.node, role: "standby" });
+  await requireRole(cfg, base, "standby", "understudy follow");
   const node = values["data-dir"] ? { ...base, dataDir: resolve(values["data-dir"]) } : base;
   const log = daemonLog({ role: "follow", node: node.name });
   const store = new CountingStore(await openStore(cfg.store));

@@ -14,6 +14,7 @@ Commands:
   replicate                 run Litestream under supervision on the primary
   follow                    keep live copies of the followed databases on the standby
   status                    show replication or follow state per database
+  promote                   make this standby the primary (failover): lease, copies, names, hook
   restore DB -o PATH        restore one database from the store, optionally to a point in time
   verify                    check every replica in the store against its tier
   cost                      estimate the store's monthly cost (storage and operations)
@@ -154,6 +155,17 @@ is never replaced. One follower per data dir: a second is refused with the first
 
 Example:
   understudy follow --config understudy.yml --node forge`,
+
+  promote: `Usage: understudy promote [--config FILE] [--node NAME] [--force --reason TEXT] [--json]
+
+Failover on the standby when the primary is lost. Refuses while another node holds a live lease
+(--force --reason takes it anyway, logged). Stops the follow daemon, applies everything the store holds,
+reports per database how much may have been lost, takes the lease with the next epoch (the old primary
+is fenced for good), turns every copy into a WAL-mode database, points discovery.names here and runs
+failover.hooks.promote, timing each step. Then run understudy replicate on this node.
+
+Example:
+  understudy promote --config examples/alai.yml --node forge`,
 
   restore: `Usage: understudy restore DB [--config FILE] [--at TIME] [-o PATH] [--force] [--json]
 

@@ -3,6 +3,7 @@ import { importCommand, initCommand, renderCommand, validateCommand } from "./co
 import { demoCommand } from "./demoCommand";
 import { discoveryCommand } from "./discoveryCommands";
 import { doctorCommand } from "./doctorCommand";
+import { promoteCommand } from "./failoverCommands";
 import { costCommand, discoverCommand } from "./fleetCommands";
 import { followCommand, restoreCommand } from "./followCommands";
 import { healthCommand } from "./healthCommands";
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   heartbeat: heartbeatCommand,
   discovery: discoveryCommand,
   doctor: doctorCommand,
+  promote: promoteCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

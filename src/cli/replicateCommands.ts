@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { UserError } from "../config/errors";
 import { selectNode } from "../config/load";
+import { requireRole } from "../failover/roles";
 import { type FollowState, readFollowState } from "../follower/state";
 import { judgeFollowState, judgeReplicateState } from "../health/summary";
 import { Replicator } from "../replicate/replicator";
@@ -18,7 +19,9 @@ import { durationArg } from "./opsArgs";
 export async function replicateCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...COMMON, "metrics-listen": { type: "string" } }, "replicate");
   const cfg = config(values);
-  const node = selectNode(cfg, { name: values.node, role: "primary", runs: "understudy replicate" });
+  const node = selectNode(cfg, { name: values.node, role: "primary" });
+  // A standby in the config may be the primary now (promoted); a primary in the config is judged by its lease.
+  if (node.role === "standby") await requireRole(cfg, node, "primary", "understudy replicate");
   if (values["metrics-listen"]) listenAddress(values["metrics-listen"], "--metrics-listen");
   const log = daemonLog({ role: "replicate", node: node.name });
   const r = new Replicator(cfg, node, { log, metricsListen: values["metrics-listen"] });

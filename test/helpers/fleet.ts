@@ -1,7 +1,7 @@
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pino from "pino";
-import { parseConfig } from "../../src/config/load";
+import { loadConfig, parseConfig } from "../../src/config/load";
 import type { UnderstudyConfig } from "../../src/config/types";
 import { createDatabase } from "../../src/demo/fleet";
 import { type FleetConfigOptions, fleetConfigYaml } from "../../src/demo/fleetConfig";
@@ -61,4 +61,10 @@ export async function startPrimary(
   await r.start();
   load.start();
   return { r, load };
+}
+
+/** Adds YAML lines to a fleet's config (before its `replicate:` section) and loads it again. */
+export function extendConfig(file: string, lines: string): UnderstudyConfig {
+  writeFileSync(file, readFileSync(file, "utf8").replace("replicate:\n", `${lines.replace(/\n?$/, "\n")}replicate:\n`));
+  return loadConfig(file);
 }

@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import Database from "better-sqlite3";
+import { LoadWriter } from "../src/demo/load";
+import { readManifest } from "../src/replica/manifest";
+import { FileStore } from "../src/store/fileStore";
+import { BIN, cli, tempDir, waitFor } from "./helpers/env";
+import { extendConfig, makeFleet, SMALL_FLEET } from "./helpers/fleet";
+import { alive, followProcess, standbyNode, understudyProcess, waitFollowing } from "./helpers/standby";
+
+type Row = { id: number; created_at: string; kind: string; payload: string };
+
+function rows(path: string): Row[] {
+  const db = new Database(path, { readonly: true, timeout: 5000 });
+  try {
+    return db.prepare("SELECT id, created_at, kind, hex(payload) AS payload FROM items ORDER BY id").all() as Row[];
+  } finally {
+    db.close();
+  }
+}
+
+test("promote after a power loss of the whole primary: refused while its lease lives, then the standby's copies are a prefix of the primary's rows in WAL mode, it replicates as epoch 2, and the old primary is refused", async (t) => {
+  const dir = tempDir(t, "promote");
+  const entries = [...SMALL_FLEET.slice(0, 2), SMALL_FLEET[4]];
+  const names = entries.map((e) => e.name);
+  const followed = entries.filter((e) => e.tier !== "P2").map((e) => e.name);
+  const { file, dataDir } = await makeFleet(dir, entries);
+  const marker = join(dir, "promoted");
+  const cfg = extendConfig(
+    file,
+    `failover:
+  lease-ttl: 3s
+  hooks: { promote: "echo $UNDERSTUDY_EPOCH > ${marker}" }`,
+  );
+  // The primary in a process group of its own, so one kill -9 takes the supervisor and Litestream together.
+  const primary = spawn(process.execPath, [BIN, "replicate", "--config", file, "--metrics-listen", ""], {
+    detached: true,
+    stdio: "ignore",
+  });
+  const pgid = primary.pid as number;
+  t.after(() => {
+    try {
+      process.kill(-pgid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  });
+  const load = new LoadWriter(dataDir, names, 10);
+  t.after(() => load.close());
+  await waitFor("the primary to hold the lease", () => existsSync(join(cfg.nodes[0].stateDir, "lease-epoch")));
+  load.start();
+  const follow = followProcess(t, file);
+  await waitFollowing(cfg, followed, 3);
+
+  // Power loss: the writer, the supervisor and Litestream stop at the same instant.
+  load.stop();
+  process.kill(-pgid, "SIGKILL");
+  const early = await cli(["promote", "--config", file, "--node", "standby"]);
+  assert.equal(early.code, 2, early.stderr);
+  assert.match(early.stderr, /primary holds the lease \(epoch 1\) until .*: it may still be writing/);
+  await new Promise((res) => setTimeout(res, 5000)); // the 3 s lease and the 1 s skew allowance
+
+  const p = await cli(["promote", "--config", file, "--node", "standby", "--json"]);
+  assert.equal(p.code, 0, p.stderr);
+  const r = JSON.parse(p.stdout) as {
+    epoch: number;
+    previous: { holder: string; epoch: number };
+    steps: { step: string; ok: boolean; ms: number }[];
+    databases: { name: string; quickCheck: string; atRiskMs?: number; appliedUpTo?: string }[];
+    notFollowed: string[];
+  };
+  assert.equal(r.epoch, 2);
+  assert.deepEqual(r.previous, { holder: "primary", epoch: 1 });
+  assert.ok(
+    r.steps.every((s) => s.ok && Number.isFinite(s.ms)),
+    JSON.stringify(r.steps),
+  );
+  assert.deepEqual(r.notFollowed, ["vcr.db"]);
+  await follow.exited;
+  assert.ok(!alive(follow.pid), "promote stopped the follow daemon");
+  assert.equal(readFileSync(marker, "utf8").trim(), "2", "the promote hook ran with the new epoch");
+
+  // Every copy is the primary's history up to some point: nothing made up, nothing out of order, no hole.
+  for (const n of followed) {
+    const mine = rows(join(standbyNode(cfg).dataDir, n));
+    const theirs = rows(join(dataDir, n));
+    assert.ok(mine.length > 0 && mine.length <= theirs.length, `${n}: ${mine.length} of ${theirs.length} rows`);
+    assert.deepEqual(mine, theirs.slice(0, mine.length), `${n}: a prefix of the primary's rows`);
+    const db = new Database(join(standbyNode(cfg).dataDir, n), { readonly: true });
+    assert.equal(db.pragma("journal_mode", { simple: true }), "wal");
+    assert.equal(db.pragma("integrity_check", { simple: true }), "ok");
+    db.close();
+    const d = r.databases.find((x) => x.name === n);
+    assert.equal(d?.quickCheck, "ok");
+    assert.ok(d?.appliedUpTo, `${n}: the report says up to when`);
+  }
+
+  // The new primary replicates under the new epoch; an application writes on it.
+  const np = understudyProcess(t, ["replicate", "--config", file, "--node", "standby", "--metrics-listen", ""]);
+  const store = new FileStore(join(dir, "store"));
+  const app = new Database(join(standbyNode(cfg).dataDir, followed[0]));
+  app
+    .prepare("INSERT INTO items (created_at, kind, payload) VALUES (?, 'after-promotion', x'00')")
+    .run(new Date().toISOString());
+  app.close();
+  await waitFor("positions published by the new primary at epoch 2", async () => {
+    const m = await readManifest(store, "litestream/");
+    return m?.epoch === 2 && m.node === "standby";
+  });
+  // The old primary comes back (launchd's KeepAlive): refused, with what to do.
+  const back = await cli(["replicate", "--config", file, "--node", "primary", "--metrics-listen", ""]);
+  assert.equal(back.code, 2, back.stderr);
+  assert.match(back.stderr, /was superseded: standby holds the lease at epoch 2/);
+  const follower = await cli(["follow", "--config", file, "--node", "standby", "--metrics-listen", ""]);
+  assert.equal(follower.code, 2, "the promoted node is no standby any more");
+  assert.match(follower.stderr, /it holds the lease \(epoch 2\): it is the primary/);
+  np.child.kill("SIGTERM");
+  assert.equal(await np.exited, 0, np.stderr());
+});
