@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import Database from "better-sqlite3";
@@ -108,8 +108,20 @@ test("promote after a power loss of the whole primary: refused while its lease l
   app.close();
   await waitFor("positions published by the new primary at epoch 2", async () => {
     const m = await readManifest(store, "litestream/");
-    return m?.epoch === 2 && m.node === "standby";
+    return m?.epoch === 2 && m.node === "standby" && m.databases[followed[0].replace(/\.db$/, "")];
   });
+  // A late upload of the fenced node lands in its old generation, newer than anything else: restore still takes
+  // the generation the current primary names, and so does verify.
+  const m2 = (await readManifest(store, "litestream/"))?.databases[followed[0].replace(/\.db$/, "")];
+  const gens = join(dir, "store", "litestream", followed[0].replace(/\.db$/, ""), "generations");
+  assert.ok(m2?.generation);
+  const old = readdirSync(gens).find((g) => g !== m2.generation) as string;
+  const oldWal = join(gens, old, "wal");
+  const last = readdirSync(oldWal).sort().pop() as string;
+  writeFileSync(join(oldWal, last.replace(/_([0-9a-f]{8})/, "_7fffffff")), readFileSync(join(oldWal, last)));
+  const restored = await cli(["restore", followed[0], "--config", file, "-o", join(dir, "restored.db"), "--json"]);
+  assert.equal(restored.code, 0, restored.stderr);
+  assert.equal(JSON.parse(restored.stdout).generation, m2?.generation, "the current primary's generation");
   // The old primary comes back (launchd's KeepAlive): refused, with what to do.
   const back = await cli(["replicate", "--config", file, "--node", "primary", "--metrics-listen", ""]);
   assert.equal(back.code, 2, back.stderr);

@@ -59,7 +59,16 @@ export async function buildFromReplica(
   store: ReplicaStore,
   prefix: string,
   outPath: string,
-  opts: { at?: Date; onProgress?: (p: BuildProgress) => void; stopAtBreak?: boolean } = {},
+  opts: {
+    at?: Date;
+    onProgress?: (p: BuildProgress) => void;
+    stopAtBreak?: boolean;
+    /**
+     * The generation the current primary publishes (its epoch's): preferred over "the newest upload", which a
+     * fenced node's late upload into its old generation could otherwise win.
+     */
+    generation?: string;
+  } = {},
 ): Promise<BuildResult> {
   const summary = await summarizeReplica(store, prefix);
   const at = opts.at;
@@ -67,9 +76,12 @@ export async function buildFromReplica(
     .map((g) => ({ g, snaps: g.snapshots.filter((s) => !at || s.at <= at) }))
     .filter((c) => c.snaps.length > 0)
     .sort((a, b) => +(a.g.updatedAt ?? 0) - +(b.g.updatedAt ?? 0));
-  const chosen = at
-    ? candidates.sort((a, b) => +a.snaps[a.snaps.length - 1].at - +b.snaps[b.snaps.length - 1].at).pop()
-    : candidates.pop();
+  const named = !at && opts.generation ? candidates.find((c) => c.g.id === opts.generation) : undefined;
+  const chosen =
+    named ??
+    (at
+      ? candidates.sort((a, b) => +a.snaps[a.snaps.length - 1].at - +b.snaps[b.snaps.length - 1].at).pop()
+      : candidates.pop());
   if (!chosen) {
     throw new ReplicaGapError(
       at ? `no snapshot at or before ${at.toISOString()} under ${prefix}` : `no snapshot under ${prefix} yet`,

@@ -351,7 +351,10 @@ export class FollowedCopy {
     this.event(`bootstrap: ${why}`);
     const aside = this.asidePath;
     try {
-      const built = await buildFromReplica(this.ctx.store, this.prefix, aside, { stopAtBreak: true });
+      const built = await buildFromReplica(this.ctx.store, this.prefix, aside, {
+        stopAtBreak: true,
+        generation: this.ctx.manifest()?.databases[this.db.replicaPath]?.generation,
+      });
       const pos = { ...built.position, appliedAt: new Date().toISOString() };
       if (!existsSync(this.path)) {
         await this.live?.close();

@@ -2,6 +2,7 @@ import { renameSync, rmSync } from "node:fs";
 import type { DatabaseConfig, UnderstudyConfig } from "../config/types";
 import { digestDatabase } from "../fleet/rowHash";
 import { formatWalPosition } from "../replica/layout";
+import { readManifest } from "../replica/manifest";
 import { openStore, replicaPrefix } from "../store/open";
 import { type BuildProgress, buildFromReplica } from "./build";
 
@@ -32,7 +33,12 @@ export async function restoreDatabase(
   const store = await openStore(cfg.store);
   const tmp = `${out}.tmp-${process.pid}`;
   try {
-    const r = await buildFromReplica(store, replicaPrefix(cfg.store, db.replicaPath), tmp, opts);
+    // The current primary's generation, as its manifest names it, unless restoring to a point in time.
+    const m = opts.at ? undefined : await readManifest(store, cfg.store.prefix).catch(() => undefined);
+    const r = await buildFromReplica(store, replicaPrefix(cfg.store, db.replicaPath), tmp, {
+      ...opts,
+      generation: m?.databases[db.replicaPath]?.generation,
+    });
     renameSync(tmp, out);
     const d = digestDatabase(out);
     return {

@@ -135,7 +135,8 @@ export class Replicator {
     });
     Object.assign(env, creds.env);
     const secrets = creds.secrets;
-    writeFileAtomic(this.configPath, renderLitestreamConfig(cfg, node));
+    // Whatever the config named it first: replicate runs as the primary (the lease decides who that is).
+    writeFileAtomic(this.configPath, renderLitestreamConfig(cfg, { ...node, role: "primary" }));
     this.store = await openStore(cfg.store);
     // One replicate per data dir, and nothing uploaded before this node holds the lease.
     this.dirLock = DirLock.acquire(node.dataDir, "replicate");

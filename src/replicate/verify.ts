@@ -10,6 +10,7 @@ import {
   newestWal,
   summarizeReplica,
 } from "../replica/layout";
+import { readManifest } from "../replica/manifest";
 import { replicaPrefix } from "../store/open";
 import type { ReplicaStore } from "../store/store";
 import { mapLimit } from "../util/pool";
@@ -69,6 +70,13 @@ export async function verifyStore(
   opts: VerifyOptions = {},
 ): Promise<VerifyReport> {
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  // The current primary names its generations in its manifest: those are current, whatever a fenced node
+  // uploaded late into an older one.
+  const manifest = await beforeDeadline(
+    readManifest(store, cfg.store.prefix).catch(() => undefined),
+    deadline,
+    () => undefined,
+  );
   const emptyRow = (db: UnderstudyConfig["databases"][number]): VerifyRow => ({
     name: db.name,
     tier: db.tier,
@@ -87,7 +95,8 @@ export async function verifyStore(
     const prefix = base.prefix;
     try {
       const sum = await summarizeReplica(store, prefix);
-      const g = sum.current;
+      const named = manifest?.databases[db.replicaPath]?.generation;
+      const g = sum.generations.find((x) => x.id === named && x.snapshots.length) ?? sum.current;
       const snap = newestSnapshot(g);
       const wal = newestWal(g);
       const row: VerifyRow = {
