@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import Database from "better-sqlite3";
 import { LoadWriter } from "../src/demo/load";
+import { HealthServer } from "../src/health/server";
 import { readManifest } from "../src/replica/manifest";
 import { FileStore } from "../src/store/fileStore";
 import { BIN, cli, tempDir, waitFor } from "./helpers/env";
@@ -109,6 +110,13 @@ test("promote after a power loss of the whole primary: refused while its lease l
   await waitFor("positions published by the new primary at epoch 2", async () => {
     const m = await readManifest(store, "litestream/");
     return m?.epoch === 2 && m.node === "standby" && m.databases[followed[0].replace(/\.db$/, "")];
+  });
+  // Its health endpoint answers as the primary: the role comes from the lease, not the config's first roles.
+  const health = new HealthServer({ node: standbyNode(cfg), readyLagMs: 60_000 });
+  const hp = (await health.listen("127.0.0.1", 0)).port;
+  t.after(() => health.close());
+  await waitFor("/primary to answer 200 on the promoted node", async () => {
+    return (await fetch(`http://127.0.0.1:${hp}/primary`)).status === 200;
   });
   // A late upload of the fenced node lands in its old generation, newer than anything else: restore still takes
   // the generation the current primary names, and so does verify.

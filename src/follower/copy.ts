@@ -14,6 +14,9 @@ import { consumeSegment, type FollowPosition, mergeTransactions, readPosition, w
 import type { FollowDbPhase, FollowDbStatus } from "./state";
 import type { WalTransaction } from "./wal";
 
+/** Errors of the local filesystem (as opposed to the store's): a copy written when one came may need checking. */
+const FILE_ERRORS = new Set(["ENOSPC", "EIO", "EDQUOT", "EROFS", "EFBIG", "EBADF", "EPERM", "EACCES"]);
+
 /** What every followed copy shares with the follow loop. */
 export interface CopyContext {
   store: CountingStore;
@@ -440,8 +443,10 @@ export class FollowedCopy {
     }
     this.status.lastError = { at, message: reason };
     this.setPhase("stalled", this.pos);
-    // A failed apply puts the original pages back; check that it did before calling the copy good again.
-    if (this.live && existsSync(this.path) && !this.live.rollbackPending) this.checked = false;
+    // A failed write to the copy puts the original pages back; check that it did before calling the copy good
+    // again. A store that did not answer touched nothing here: no need to read the whole copy for that.
+    const local = FILE_ERRORS.has((e as NodeJS.ErrnoException).code ?? "") || e instanceof RollbackPendingError;
+    if (local && this.live && existsSync(this.path) && !this.live.rollbackPending) this.checked = false;
   }
 
   private event(message: string): void {

@@ -11,6 +11,8 @@ export interface ReplicationSummary {
   withErrors: number;
   /** Seconds since the newest WAL upload of any database. */
   newestUploadAgeS?: number;
+  /** This node holds the lease (and is not fenced): it is the primary, whatever the config first said. */
+  holdsLease?: boolean;
   problems: string[];
 }
 
@@ -83,6 +85,7 @@ export function judgeReplicateState(s: ReplicateState, alive: boolean): Replicat
     databases: s.databases.length,
     missing: missing.length,
     withErrors: errors.length,
+    holdsLease: alive && s.lease?.holder === s.node && s.lease.epoch !== undefined && !s.lease.fenced,
     newestUploadAgeS: uploads.length ? Math.round((Date.now() - Math.max(...uploads)) / 1000) : undefined,
     problems,
   };
@@ -145,6 +148,16 @@ export function followSummary(node: NodeConfig, now = Date.now()): FollowSummary
   return judgeFollowState(s, processAlive(s.pid), now);
 }
 
+/** The node's role now: the lease holder's replicate makes it the primary (after a promotion too). */
 export function nodeSummary(node: NodeConfig): NodeSummary {
-  return { role: node.role, replication: replicationSummary(node), follow: followSummary(node) };
+  const replication = replicationSummary(node);
+  const follow = followSummary(node);
+  const role = replication?.holdsLease
+    ? "primary"
+    : replication && !follow
+      ? node.role
+      : follow
+        ? "standby"
+        : node.role;
+  return { role, replication, follow };
 }
