@@ -137,6 +137,38 @@ test("promote after a power loss of the whole primary: refused while its lease l
   const follower = await cli(["follow", "--config", file, "--node", "standby", "--metrics-listen", ""]);
   assert.equal(follower.code, 2, "the promoted node is no standby any more");
   assert.match(follower.stderr, /it holds the lease \(epoch 2\): it is the primary/);
+
+  // rejoin: the old primary's databases go aside whole, with what the store never got; then it follows.
+  const before = Object.fromEntries(followed.map((n) => [n, rows(join(dataDir, n))]));
+  const rj = await cli(["rejoin", "--config", file, "--node", "primary", "--json"]);
+  assert.equal(rj.code, 0, rj.stderr);
+  const rep = JSON.parse(rj.stdout) as {
+    setAside: string;
+    primary: string;
+    databases: { name: string; unreplicated: Record<string, number>; compareError?: string }[];
+  };
+  assert.equal(rep.primary, "standby");
+  for (const n of followed) {
+    assert.ok(!existsSync(join(dataDir, n)), `${n} left the data dir`);
+    assert.deepEqual(rows(join(rep.setAside, n)), before[n], `${n} was set aside whole`);
+    const d = rep.databases.find((x) => x.name === n);
+    assert.equal(d?.compareError, undefined);
+    const copy = rows(join(standbyNode(cfg).dataDir, n)).filter((x) => x.kind !== "after-promotion");
+    // What the new primary lacks of the old one's rows is what the store never got: reported, row for row.
+    assert.equal(d?.unreplicated.items ?? 0, before[n].length - copy.length, `${n}: unreplicated rows reported`);
+  }
+  const back2 = understudyProcess(t, ["follow", "--config", file, "--node", "primary", "--metrics-listen", ""]);
+  await waitFor("the old primary to copy the new one", () => {
+    const p = join(dataDir, followed[0]);
+    if (!existsSync(p)) return false;
+    try {
+      return rows(p).some((x) => x.kind === "after-promotion");
+    } catch {
+      return false;
+    }
+  });
+  back2.child.kill("SIGTERM");
+  assert.equal(await back2.exited, 0, back2.stderr());
   np.child.kill("SIGTERM");
   assert.equal(await np.exited, 0, np.stderr());
 });

@@ -1,6 +1,8 @@
 import { UserError } from "../config/errors";
 import { selectNode } from "../config/load";
 import { promote } from "../failover/promote";
+import { rejoin } from "../failover/rejoin";
+import { readReplicateState } from "../replicate/state";
 import { formatAge } from "../util/duration";
 import { renderTable } from "../util/table";
 import { COMMON, config, daemonLog, parse, printJson } from "./args";
@@ -49,4 +51,40 @@ export async function promoteCommand(argv: string[]): Promise<number> {
     `\nnext: start replicating as the new primary: understudy replicate --config ${cfg.file} --node ${node.name} (or load its service)`,
   );
   return r.steps.every((s) => s.ok) ? 0 : 1;
+}
+
+export async function rejoinCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, COMMON, "rejoin");
+  const cfg = config(values);
+  const node = selectNode(cfg, { name: values.node, role: "primary" });
+  const r = await rejoin(
+    cfg,
+    node,
+    daemonLog({ role: "rejoin", node: node.name }),
+    readReplicateState(node.stateDir)?.databases ?? [],
+  );
+  if (values.json) {
+    printJson(r);
+    return 0;
+  }
+  console.log(`\n${node.name} set its databases aside in ${r.setAside} (report: rejoin-report.json there)\n`);
+  console.log(
+    renderTable([
+      ["DATABASE", "LAST UPLOAD", "LAST WRITE HERE", "ROWS THE STORE NEVER GOT"],
+      ...r.databases.map((d) => [
+        d.name,
+        d.lastUploadAt ?? "never",
+        d.lastWriteAt,
+        d.compareError
+          ? `not compared: ${d.compareError}`
+          : Object.entries(d.unreplicated)
+              .map(([t, n]) => `${t}: ${n}`)
+              .join(", ") || "none",
+      ]),
+    ]),
+  );
+  console.log(
+    `\nnext: understudy follow --config ${cfg.file} --node ${node.name} builds fresh copies from ${r.primary} (epoch ${r.epoch}); promote it back later to fail back`,
+  );
+  return 0;
 }

@@ -15,6 +15,7 @@ Commands:
   follow                    keep live copies of the followed databases on the standby
   status                    show replication or follow state per database
   promote                   make this standby the primary (failover): lease, copies, names, hook
+  rejoin                    set a superseded old primary's databases aside, with what it wrote after the fence
   restore DB -o PATH        restore one database from the store, optionally to a point in time
   verify                    check every replica in the store against its tier
   cost                      estimate the store's monthly cost (storage and operations)
@@ -166,6 +167,16 @@ failover.hooks.promote, timing each step. Then run understudy replicate on this 
 
 Example:
   understudy promote --config examples/alai.yml --node forge`,
+
+  rejoin: `Usage: understudy rejoin [--config FILE] [--node NAME] [--json]
+
+On a returning old primary that was superseded (another node holds the lease at a later epoch) and
+whose replicate is stopped: compares each of its databases with what its epoch got into the store
+(rows per table written after the last upload, and when), moves them aside whole next to the data dir
+with that report, and leaves the data dir to understudy follow, which copies the new primary.
+
+Example:
+  understudy rejoin --config examples/alai.yml --node anvil`,
 
   restore: `Usage: understudy restore DB [--config FILE] [--at TIME] [-o PATH] [--force] [--json]
 

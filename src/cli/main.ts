@@ -3,7 +3,7 @@ import { importCommand, initCommand, renderCommand, validateCommand } from "./co
 import { demoCommand } from "./demoCommand";
 import { discoveryCommand } from "./discoveryCommands";
 import { doctorCommand } from "./doctorCommand";
-import { promoteCommand } from "./failoverCommands";
+import { promoteCommand, rejoinCommand } from "./failoverCommands";
 import { costCommand, discoverCommand } from "./fleetCommands";
 import { followCommand, restoreCommand } from "./followCommands";
 import { healthCommand } from "./healthCommands";
@@ -31,6 +31,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   discovery: discoveryCommand,
   doctor: doctorCommand,
   promote: promoteCommand,
+  rejoin: rejoinCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {
