@@ -91,11 +91,10 @@ export class LeaseHolder {
     try {
       this.took(await this.lease.renew(), sent);
     } catch (e) {
-      if (e instanceof LeaseLostError) return this.fence(`${e.message}; this node stopped writing`, true);
+      if (e instanceof LeaseLostError) return this.fence(`${e.message}; this node stopped writing`, e.record);
       const left = Math.round((this.fenceAt - performance.now()) / 1000);
       if (left > 0) this.o.log.warn({ err: (e as Error).message }, `cannot renew the lease; fencing in ${left}s`);
-      else
-        await this.fence(`cannot renew the lease (${(e as Error).message}); stopped writing before it expires`, false);
+      else await this.fence(`cannot renew the lease (${(e as Error).message}); stopped writing before it expires`);
     }
   }
 
@@ -114,15 +113,13 @@ export class LeaseHolder {
     }
   }
 
-  private async fence(why: string, lost: boolean): Promise<void> {
+  /** Stops this node's writers; `takenBy` (the lease as another node wrote it) makes the fence permanent. */
+  private async fence(why: string, takenBy?: LeaseRecord): Promise<void> {
     if (this.state.fenced) return;
     this.state.fenced = why;
     this.o.log.error({ epoch: this.state.epoch }, why);
+    if (takenBy && takenBy.holder !== this.lease.node) this.supersede(takenBy);
     await this.o.onFence(why);
-    if (lost) {
-      const { record } = await this.lease.read().catch(() => ({ record: undefined }));
-      if (record) this.supersede(record);
-    }
   }
 
   private supersede(r: LeaseRecord): void {
