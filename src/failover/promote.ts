@@ -10,6 +10,7 @@ import { CountingStore } from "../store/countingStore";
 import { openStore } from "../store/open";
 import { writeFileAtomic } from "../util/atomic";
 import { UserError } from "../util/errors";
+import { processAlive } from "../util/process";
 import { discoveryProvider } from "./discovery/factory";
 import { runHook } from "./hooks";
 import { Lease } from "./lease";
@@ -102,9 +103,9 @@ export async function promote(cfg: UnderstudyConfig, node: NodeConfig, o: Promot
   await step("stop the follow daemon", async () => {
     const pidFile = join(node.dataDir, ".understudy-follow.lock.pid");
     const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8").trim()) : Number.NaN;
-    if (!Number.isInteger(pid) || !alive(pid)) return [undefined, "not running"];
+    if (!Number.isInteger(pid) || !processAlive(pid)) return [undefined, "not running"];
     process.kill(pid, "SIGTERM");
-    for (const end = Date.now() + 30_000; alive(pid); ) {
+    for (const end = Date.now() + 30_000; processAlive(pid); ) {
       if (Date.now() > end) throw new Error(`understudy follow (pid ${pid}) did not stop in 30s`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -231,15 +232,6 @@ export async function promote(cfg: UnderstudyConfig, node: NodeConfig, o: Promot
     databases,
     notFollowed: cfg.databases.filter((d) => !effective(cfg, d).follow).map((d) => d.name),
   };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function readJson<T>(file: string): T | undefined {

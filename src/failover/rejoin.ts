@@ -7,6 +7,7 @@ import { buildFromReplica } from "../follower/build";
 import { openStore, replicaPrefix } from "../store/open";
 import { writeFileAtomic } from "../util/atomic";
 import { UserError } from "../util/errors";
+import { processAlive } from "../util/process";
 import { Lease } from "./lease";
 
 export interface RejoinDatabase {
@@ -57,7 +58,7 @@ export async function rejoin(
   const pidFile = join(node.dataDir, ".understudy-replicate.lock.pid");
   if (existsSync(pidFile)) {
     const pid = Number(readFileSync(pidFile, "utf8").trim());
-    if (Number.isInteger(pid) && alive(pid))
+    if (Number.isInteger(pid) && processAlive(pid))
       throw new UserError(
         `understudy replicate (pid ${pid}) still runs on ${node.dataDir}: stop it (and its service) first`,
       );
@@ -141,13 +142,4 @@ function rowsBeyond(path: string, stored: string): Record<string, number> {
     theirs.close();
   }
   return out;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
