@@ -15,38 +15,15 @@ import { CountingStore } from "../src/store/countingStore";
 import { FileStore } from "../src/store/fileStore";
 import { cli, tempDir, waitFor } from "./helpers/env";
 import { makeFleet, SMALL_FLEET, startPrimary } from "./helpers/fleet";
+import { assertCopiesEqual, caughtUpTo, standbyNode } from "./helpers/standby";
 
 const FOLLOWED = SMALL_FLEET.filter((e) => e.tier !== "P2").map((e) => e.name);
-
-function standbyNode(cfg: UnderstudyConfig) {
-  return cfg.nodes.find((n) => n.role === "standby")!;
-}
 
 function follower(cfg: UnderstudyConfig, dir: string) {
   return new Follower(cfg, standbyNode(cfg), new CountingStore(new FileStore(join(dir, "store"))), {
     log: pino({ level: "silent" }),
     pollMs: 200,
     probeMs: 500,
-  });
-}
-
-/** Every followed database on the standby has the primary's rows and passes integrity_check. */
-function assertCopiesEqual(cfg: UnderstudyConfig, names = FOLLOWED): void {
-  for (const n of names) {
-    const p = digestDatabase(join(cfg.nodes[0].dataDir, n));
-    const s = digestDatabase(join(standbyNode(cfg).dataDir, n));
-    assert.equal(s.integrity, "ok", n);
-    assert.equal(s.hash, p.hash, `${n}: standby rows equal the primary's (${s.rows} vs ${p.rows})`);
-  }
-}
-
-async function caughtUp(f: Follower, r: Replicator, names = FOLLOWED): Promise<boolean> {
-  const m = r.manifest();
-  return names.every((n) => {
-    const db = r.cfg.databases.find((d) => d.name === n)!;
-    const want = m.databases[db.replicaPath];
-    const got = f.state.databases.find((d) => d.name === n);
-    return want && got?.position === `${want.generation}/${want.index.toString(16).padStart(8, "0")}:${want.offset}`;
   });
 }
 
@@ -93,7 +70,7 @@ test("follow: the standby keeps copies equal to the primary and to litestream re
   load.stop();
   // Stopping Litestream makes it upload what is left, and the replicator publishes its final positions.
   await r.stop();
-  await waitFor("the standby to catch up", () => caughtUp(f, r)).catch((e) => {
+  await waitFor("the standby to catch up", () => caughtUpTo(f.state, r, FOLLOWED)).catch((e) => {
     // What the follower had against what the primary last had: the first thing to look at when this times out.
     console.error(JSON.stringify({ manifest: r.manifest(), state: f.state.databases, busy: f.state.busy }, null, 1));
     throw e;
@@ -103,7 +80,7 @@ test("follow: the standby keeps copies equal to the primary and to litestream re
   assert.ok(readerChecks > 10, `reader ran ${readerChecks} checks`);
   assert.equal(readerErrors, 0, "no reader ever saw an inconsistent database");
   assert.equal(f.store.counts.list, listsBefore, "steady state needs no listings");
-  assertCopiesEqual(cfg);
+  assertCopiesEqual(cfg, FOLLOWED);
   assert.ok(!existsSync(join(standbyNode(cfg).dataDir, "vcr.db")), "P2 does not follow");
 
   // The same content as the real `litestream restore` of the same replica.
@@ -165,8 +142,8 @@ test("follow: kill -9 at random moments never leaves a database failing integrit
   const f = follower(cfg, dir);
   f.start();
   t.after(() => f.stop());
-  await waitFor("catch up after the kills", () => caughtUp(f, r));
-  assertCopiesEqual(cfg);
+  await waitFor("catch up after the kills", () => caughtUpTo(f.state, r, FOLLOWED));
+  assertCopiesEqual(cfg, FOLLOWED);
   assert.deepEqual(resumedButRebuilt, [], "restarts resumed from their positions without a new full download");
   assert.ok(!readdirSync(standby).some((x) => x.endsWith("-journal")));
 });
@@ -211,7 +188,7 @@ test("follow: a new generation, a corrupt segment and segments lost to retention
 
   // 2. A corrupt segment in the store is never applied; the copy keeps its last good state.
   load.stop();
-  await waitFor("caught up", () => caughtUp(f, r, names));
+  await waitFor("caught up", () => caughtUpTo(f.state, r, names));
   await f.stop();
   const before = digestDatabase(join(standbyNode(cfg).dataDir, names[0]));
   load.start();
@@ -242,7 +219,7 @@ test("follow: a new generation, a corrupt segment and segments lost to retention
   assert.equal(during.hash, before.hash, "nothing of the corrupt segment was applied");
   writeFileSync(nextSeg, good);
   await r.stop();
-  await waitFor("recovery once the segment is good again", () => caughtUp(f2, r, names));
+  await waitFor("recovery once the segment is good again", () => caughtUpTo(f2.state, r, names));
   await f2.stop();
   assertCopiesEqual(cfg, names);
 });
@@ -294,7 +271,7 @@ test("follow: segments lost to Litestream's retention while the follower was sto
   const f2 = follower(cfg, dir);
   f2.start();
   t.after(() => f2.stop());
-  await waitFor("a rebuild past the lost segments", () => caughtUp(f2, r, [entries[0].name]));
+  await waitFor("a rebuild past the lost segments", () => caughtUpTo(f2.state, r, [entries[0].name]));
   assert.ok(f2.state.databases[0].bootstraps >= 1);
   assert.match(f2.state.databases[0].lastEvent?.message ?? "", /bootstrapped/);
   assertCopiesEqual(cfg, [entries[0].name]);
@@ -318,7 +295,7 @@ test("follow: a manifest the primary stopped publishing is not trusted; the foll
   // A first follower reaches the position the manifest names.
   const f0 = follower(cfg, dir);
   f0.start();
-  await waitFor("the first follower at the manifest's position", () => caughtUp(f0, r, names));
+  await waitFor("the first follower at the manifest's position", () => caughtUpTo(f0.state, r, names));
   await f0.stop();
   // From here on Litestream runs without publishing positions: the manifest in the store goes stale.
   r = new Replicator({ ...cfg, replicate: { ...cfg.replicate, publishInterval: 0 } }, cfg.nodes[0], {

@@ -1,14 +1,16 @@
-import { existsSync, readFileSync, renameSync } from "node:fs";
+import { existsSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { Logger } from "pino";
 import { effective } from "../config/load";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
 import { Follower } from "../follower/follower";
+import { readPosition } from "../follower/position";
 import { readManifest } from "../replica/manifest";
 import { CountingStore } from "../store/countingStore";
 import { openStore } from "../store/open";
 import { writeFileAtomic } from "../util/atomic";
+import { DirLock } from "../util/dirLock";
 import { UserError } from "../util/errors";
 import { processAlive } from "../util/process";
 import { discoveryProvider } from "./discovery/factory";
@@ -101,9 +103,8 @@ export async function promote(cfg: UnderstudyConfig, node: NodeConfig, o: Promot
   });
 
   await step("stop the follow daemon", async () => {
-    const pidFile = join(node.dataDir, ".understudy-follow.lock.pid");
-    const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8").trim()) : Number.NaN;
-    if (!Number.isInteger(pid) || !processAlive(pid)) return [undefined, "not running"];
+    const pid = DirLock.holder(node.dataDir, "follow");
+    if (pid === undefined) return [undefined, "not running"];
     process.kill(pid, "SIGTERM");
     for (const end = Date.now() + 30_000; processAlive(pid); ) {
       if (Date.now() > end) throw new Error(`understudy follow (pid ${pid}) did not stop in 30s`);
@@ -144,7 +145,7 @@ export async function promote(cfg: UnderstudyConfig, node: NodeConfig, o: Promot
   const databases: PromoteDatabase[] = (follower?.state.databases ?? []).map((d) => {
     const db = followed.find((x) => x.name === d.name);
     const m = db && manifest?.databases[db.replicaPath];
-    const position = readJson<{ sourceUploadedAt?: string }>(join(node.stateDir, "follow", `${d.name}.position.json`));
+    const position = readPosition(join(node.stateDir, "follow", `${d.name}.position.json`));
     const appliedUpTo = position?.sourceUploadedAt;
     const risk = m?.changedAt && appliedUpTo ? Date.parse(m.changedAt) - Date.parse(appliedUpTo) : undefined;
     return {
@@ -232,12 +233,4 @@ export async function promote(cfg: UnderstudyConfig, node: NodeConfig, o: Promot
     databases,
     notFollowed: cfg.databases.filter((d) => !effective(cfg, d).follow).map((d) => d.name),
   };
-}
-
-function readJson<T>(file: string): T | undefined {
-  try {
-    return JSON.parse(readFileSync(file, "utf8")) as T;
-  } catch {
-    return undefined;
-  }
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import type { Logger } from "pino";
@@ -6,8 +6,8 @@ import type { NodeConfig, UnderstudyConfig } from "../config/types";
 import { buildFromReplica } from "../follower/build";
 import { openStore, replicaPrefix } from "../store/open";
 import { writeFileAtomic } from "../util/atomic";
+import { DirLock } from "../util/dirLock";
 import { UserError } from "../util/errors";
-import { processAlive } from "../util/process";
 import { Lease } from "./lease";
 
 export interface RejoinDatabase {
@@ -55,14 +55,11 @@ export async function rejoin(
   if (!record) throw new UserError("no node holds the lease: there is no primary to rejoin");
   if (record.holder === node.name)
     throw new UserError(`${node.name} holds the lease (epoch ${record.epoch}): it is the primary, nothing to rejoin`);
-  const pidFile = join(node.dataDir, ".understudy-replicate.lock.pid");
-  if (existsSync(pidFile)) {
-    const pid = Number(readFileSync(pidFile, "utf8").trim());
-    if (Number.isInteger(pid) && processAlive(pid))
-      throw new UserError(
-        `understudy replicate (pid ${pid}) still runs on ${node.dataDir}: stop it (and its service) first`,
-      );
-  }
+  const pid = DirLock.holder(node.dataDir, "replicate");
+  if (pid !== undefined)
+    throw new UserError(
+      `understudy replicate (pid ${pid}) still runs on ${node.dataDir}: stop it (and its service) first`,
+    );
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const setAside = join(dirname(node.dataDir), `${basename(node.dataDir)}.set-aside-epoch${record.epoch}-${stamp}`);
   const scratch = join(setAside, ".compare");

@@ -12,16 +12,6 @@ export async function readLease(cfg: UnderstudyConfig, node: string): Promise<Le
   return (await lease.read()).record;
 }
 
-/**
- * A node's role now: the lease's holder is the primary whatever the config says (it may have been promoted);
- * without a lease, the config's role. The config names only the initial roles.
- */
-export async function currentRole(cfg: UnderstudyConfig, node: NodeConfig): Promise<"primary" | "standby"> {
-  const r = await readLease(cfg, node.name);
-  if (!r) return node.role;
-  return r.holder === node.name ? "primary" : "standby";
-}
-
 /** Refuses a role's command on a node that does not have that role now, saying why and what to run instead. */
 export async function requireRole(
   cfg: UnderstudyConfig,

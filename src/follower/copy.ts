@@ -1,4 +1,5 @@
 import { existsSync, renameSync, rmSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { DatabaseConfig, NodeConfig } from "../config/types";
@@ -486,7 +487,6 @@ async function diffPages(
   fromPath: string,
   live: LiveDatabase,
 ): Promise<{ pages: Map<number, Buffer>; dbPages: number }> {
-  const { open } = await import("node:fs/promises");
   const pageSize = live.pageSize;
   const a = await open(fromPath, "r");
   const pages = new Map<number, Buffer>();

@@ -10,6 +10,7 @@ import { replicaPrefix } from "../store/open";
 import { DirLock } from "../util/dirLock";
 import { closeHttp, listenHttp, safeHandler } from "../util/net";
 import { Limiter } from "../util/pool";
+import { withTimeout } from "../util/timeout";
 import { atOrPast, type CopyContext, FollowedCopy } from "./copy";
 import { LockKeeper } from "./lockKeeper";
 import { renderFollowMetrics } from "./metrics";
@@ -38,14 +39,6 @@ export interface FollowerOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer from the store in ${ms / 1000}s`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
 
 /**
  * The standby's role: keeps a live, verified copy of every database whose tier follows, applying only
@@ -174,7 +167,7 @@ export class Follower {
       this.manifest = await withTimeout(
         readManifest(this.store, this.cfg.store.prefix),
         STORE_TIMEOUT_MS,
-        "reading the positions manifest",
+        `reading the positions manifest: no answer from the store in ${STORE_TIMEOUT_MS / 1000}s`,
       );
       this.manifestReadAt = Date.now();
       if (this.storeError) this.opts.log.info("the store answers again");

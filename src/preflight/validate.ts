@@ -9,6 +9,7 @@ import { resolveSecret } from "../secrets/resolve";
 import { openStore, storeBackend } from "../store/open";
 import { formatDuration } from "../util/duration";
 import { splitHostPort } from "../util/net";
+import { withTimeout } from "../util/timeout";
 
 export type CheckResult = { check: string; status: "pass" | "fail" | "warn" | "skip"; detail: string };
 
@@ -114,9 +115,9 @@ export async function validateConfig(
     const store = await openStore(s);
     const key = `${s.prefix}.understudy-probe/${hostname()}-${process.pid}-${Date.now()}`;
     const body = Buffer.from(`understudy validate probe ${new Date().toISOString()}`);
-    await withTimeout(store.put(key, body), 20_000, "upload");
-    const back = await withTimeout(store.get(key), 20_000, "download");
-    await withTimeout(store.delete(key), 20_000, "delete");
+    await withTimeout(store.put(key, body), 20_000, "upload timed out after 20s");
+    const back = await withTimeout(store.get(key), 20_000, "download timed out after 20s");
+    await withTimeout(store.delete(key), 20_000, "delete timed out after 20s");
     add(
       "store-online",
       back.equals(body) ? "pass" : "fail",
@@ -128,20 +129,4 @@ export async function validateConfig(
     add("store-online", "fail", `${backend.describe()}: ${(e as Error).message.split("\n")[0]}`);
   }
   return out;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${what} timed out after ${ms / 1000}s`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
 }

@@ -52,7 +52,11 @@ export class GapWatch {
       if (!prefix) continue;
       try {
         const byGen = new Map<string, Upload[]>();
-        for (const u of uploads) byGen.set(u.generation, [...(byGen.get(u.generation) ?? []), u]);
+        for (const u of uploads) {
+          const list = byGen.get(u.generation);
+          if (list) list.push(u);
+          else byGen.set(u.generation, [u]);
+        }
         for (const [generation, us] of byGen) {
           // Retention removes WAL only before a snapshot it keeps: what lies before the newest snapshot may go.
           let newestSnap = -1;

@@ -18,6 +18,7 @@ import type { ReplicaStore } from "../store/store";
 import { writeFileAtomic } from "../util/atomic";
 import { DirLock } from "../util/dirLock";
 import { closeHttp, listenHttp, safeHandler, splitHostPort } from "../util/net";
+import { withTimeout } from "../util/timeout";
 import { GapWatch } from "./gapWatch";
 import { renderReplicateMetrics } from "./metrics";
 import { applyEvent, type DbReplicationState, type ReplicateState, writeReplicateState } from "./state";
@@ -159,7 +160,11 @@ export class Replicator {
     // No lease, no uploads: a store that does not answer is waited for (and said so), never worked around.
     for (let wait = 1000; ; wait = Math.min(wait * 2, 10_000)) {
       try {
-        await withDeadline(this.holder.start(), cfg.failover.leaseTtl, "taking the lease");
+        await withTimeout(
+          this.holder.start(),
+          cfg.failover.leaseTtl,
+          `taking the lease: no answer in ${cfg.failover.leaseTtl / 1000}s`,
+        );
         break;
       } catch (e) {
         if (e instanceof UserError || this.stopping) {
@@ -473,12 +478,4 @@ export class Replicator {
     this.flush();
     if (this.server) await closeHttp(this.server);
   }
-}
-
-function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms / 1000}s`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }

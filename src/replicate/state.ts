@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { HolderState } from "../failover/holder";
 import type { LitestreamEvent } from "../litestream/events";
 import { writeFileAtomic } from "../util/atomic";
 
@@ -44,7 +45,7 @@ export interface ReplicateState {
   updatedAt: string;
   litestream: SupervisorState;
   /** The lease this node holds (or why it was fenced). */
-  lease?: import("../failover/holder").HolderState;
+  lease?: HolderState;
   /** Positions manifests published to the store for the standby. */
   manifestPublishes?: number;
   databases: DbReplicationState[];

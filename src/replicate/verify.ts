@@ -14,6 +14,7 @@ import { readManifest } from "../replica/manifest";
 import { replicaPrefix } from "../store/open";
 import type { ReplicaStore } from "../store/store";
 import { mapLimit } from "../util/pool";
+import { TimeoutError, withTimeout } from "../util/timeout";
 
 export type VerifyStatus = "ok" | "no-replica" | "no-snapshot" | "broken" | "stale-snapshot" | "behind" | "error";
 
@@ -72,9 +73,7 @@ export async function verifyStore(
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   // The current primary names its generations in its manifest: those are current, whatever a fenced node
   // uploaded late into an older one.
-  const manifest = await beforeDeadline(
-    readManifest(store, cfg.store.prefix).catch(() => undefined),
-    deadline,
+  const manifest = await withTimeout(readManifest(store, cfg.store.prefix), deadline - Date.now(), "").catch(
     () => undefined,
   );
   const emptyRow = (db: UnderstudyConfig["databases"][number]): VerifyRow => ({
@@ -149,11 +148,15 @@ export async function verifyStore(
     cfg.databases,
     8,
     async (db): Promise<VerifyRow> =>
-      beforeDeadline(verifyOne(db), deadline, () => ({
-        ...emptyRow(db),
-        status: "error" as const,
-        detail: `timed out after ${Math.round((opts.timeoutMs ?? 60_000) / 1000)}s: the store did not answer`,
-      })),
+      // verifyOne turns its own errors into rows; only the deadline is left to catch here.
+      withTimeout(verifyOne(db), deadline - Date.now(), "").catch((e) => {
+        if (!(e instanceof TimeoutError)) throw e;
+        return {
+          ...emptyRow(db),
+          status: "error" as const,
+          detail: `timed out after ${Math.round((opts.timeoutMs ?? 60_000) / 1000)}s: the store did not answer`,
+        };
+      }),
   );
   return {
     store: store.describe(),
@@ -184,12 +187,4 @@ async function chainBreak(store: ReplicaStore, prefix: string, g: GenerationSumm
   row.status = "broken";
   row.detail = `${b.kind === "gap" ? "WAL segment missing" : "corrupt WAL segment"} at ${formatWalPosition(b.at.index, b.at.offset)} of generation ${g.id}: a restore stops there (${walked.applied} of ${segments.length} segments after the newest snapshot usable); the next snapshot or a new generation gets past it`;
   return true;
-}
-
-async function beforeDeadline<T>(p: Promise<T>, deadline: number, late: () => T): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<T>((r) => {
-    timer = setTimeout(() => r(late()), Math.max(0, deadline - Date.now()));
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }

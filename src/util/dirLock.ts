@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { UserError } from "./errors";
+import { processAlive } from "./process";
 
 /**
  * A lock on a directory that dies with its process: SQLite's EXCLUSIVE lock on a small file in it (an fcntl
@@ -14,10 +15,22 @@ export class DirLock {
     private readonly pidFile: string,
   ) {}
 
+  private static file(dir: string, role: string): string {
+    return join(dir, `.understudy-${role}.lock`);
+  }
+
+  /** The pid of the live process holding the lock, or undefined when nobody holds it (or it died). */
+  static holder(dir: string, role: string): number | undefined {
+    const pidFile = `${DirLock.file(dir, role)}.pid`;
+    if (!existsSync(pidFile)) return undefined;
+    const pid = Number(readFileSync(pidFile, "utf8").trim());
+    return Number.isInteger(pid) && processAlive(pid) ? pid : undefined;
+  }
+
   /** `waitMs`: how long to wait for the holder to let go (writers that take turns); 0 refuses at once. */
   static acquire(dir: string, role: string, waitMs = 0): DirLock {
     mkdirSync(dir, { recursive: true });
-    const file = join(dir, `.understudy-${role}.lock`);
+    const file = DirLock.file(dir, role);
     const pidFile = `${file}.pid`;
     const db = new Database(file, { timeout: waitMs });
     try {

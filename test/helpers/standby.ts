@@ -66,14 +66,8 @@ export function understudyProcess(
   return { child, pid: child.pid as number, exited, stderr: () => err };
 }
 
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** Whether a process started by a test is still there (the project's own check). */
+export { processAlive as alive } from "../../src/util/process";
 
 /** The follower's copies are at the positions the primary published last. */
 export function caughtUpTo(state: FollowState | undefined, r: Replicator, names: string[]): boolean {
