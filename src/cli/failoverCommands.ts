@@ -2,10 +2,14 @@ import { UserError } from "../config/errors";
 import { selectNode } from "../config/load";
 import { promote } from "../failover/promote";
 import { rejoin } from "../failover/rejoin";
+import { switchover } from "../failover/switchover";
+import { NodeDaemon } from "../node/daemon";
+import { primaryHealthUrl, standbyNotReady } from "../node/primaryCheck";
 import { readReplicateState } from "../replicate/state";
 import { formatAge } from "../util/duration";
 import { renderTable } from "../util/table";
-import { COMMON, config, daemonLog, parse, printJson } from "./args";
+import { COMMON, config, daemonLog, listenAddress, parse, printJson, untilSignal } from "./args";
+import { durationArg } from "./opsArgs";
 
 export async function promoteCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...COMMON, force: { type: "boolean" }, reason: { type: "string" } }, "promote");
@@ -86,5 +90,44 @@ export async function rejoinCommand(argv: string[]): Promise<number> {
   console.log(
     `\nnext: understudy follow --config ${cfg.file} --node ${node.name} builds fresh copies from ${r.primary} (epoch ${r.epoch}); promote it back later to fail back`,
   );
+  return 0;
+}
+
+export async function switchoverCommand(argv: string[]): Promise<number> {
+  const { values } = parse(
+    argv,
+    { ...COMMON, to: { type: "string" }, reason: { type: "string" }, timeout: { type: "string" } },
+    "switchover",
+  );
+  if (!values.to) throw new UserError("name the node to hand over to: understudy switchover --to NODE");
+  const cfg = config(values);
+  const to = selectNode(cfg, { name: values.to });
+  const url = primaryHealthUrl(cfg, to);
+  const r = await switchover(cfg, to.name, {
+    reason: values.reason,
+    timeoutMs: durationArg(values.timeout, "timeout", true),
+    // Only to a standby that is caught up (Patroni's rule): its own /standby endpoint says so.
+    candidateReady: url ? () => standbyNotReady(url, cfg.health.readyLag) : undefined,
+    onProgress: values.json ? undefined : (p) => console.log(`${(p.at / 1000).toFixed(1).padStart(6)}s  ${p.what}`),
+  });
+  if (values.json) printJson(r);
+  else
+    console.log(
+      `\nswitchover done in ${(r.ms / 1000).toFixed(1)}s: ${r.to} is the primary at epoch ${r.epoch}; ${r.from} set its databases aside and follows it`,
+    );
+  return 0;
+}
+
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { ...COMMON, "metrics-listen": { type: "string" } }, "run");
+  const cfg = config(values);
+  const node = selectNode(cfg, { name: values.node });
+  if (values["metrics-listen"]) listenAddress(values["metrics-listen"], "--metrics-listen");
+  const log = daemonLog({ role: "run", node: node.name });
+  const d = new NodeDaemon(cfg, node, { log, metricsListen: values["metrics-listen"] });
+  const signalled = untilSignal();
+  await Promise.race([d.start(), signalled]);
+  log.info({ signal: await signalled }, "stopping");
+  await d.stop();
   return 0;
 }

@@ -3,7 +3,7 @@ import { importCommand, initCommand, renderCommand, validateCommand } from "./co
 import { demoCommand } from "./demoCommand";
 import { discoveryCommand } from "./discoveryCommands";
 import { doctorCommand } from "./doctorCommand";
-import { promoteCommand, rejoinCommand } from "./failoverCommands";
+import { promoteCommand, rejoinCommand, runCommand, switchoverCommand } from "./failoverCommands";
 import { costCommand, discoverCommand } from "./fleetCommands";
 import { followCommand, restoreCommand } from "./followCommands";
 import { healthCommand } from "./healthCommands";
@@ -32,6 +32,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   doctor: doctorCommand,
   promote: promoteCommand,
   rejoin: rejoinCommand,
+  switchover: switchoverCommand,
+  run: runCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -144,9 +144,16 @@ function readNodes(top: MapReader, abs: (p: string) => string): NodeConfig[] {
       role: role ?? "primary",
       address: n.str("address"),
       tailscaleAddress: n.str("tailscale-address"),
+      healthUrl: n.str("health-url"),
       dataDir: dataDir ? abs(dataDir) : "",
       stateDir: stateDir ? abs(stateDir) : dataDir ? resolve(abs(dataDir), ".understudy") : "",
     };
+    if (node.healthUrl && !/^https?:\/\/[^/\s]+\/?$/.test(node.healthUrl))
+      n.ctx.report(
+        n.raw("health-url") ?? null,
+        n.field("health-url"),
+        `"${node.healthUrl}" is not a base URL like http://100.103.49.98:8099`,
+      );
     n.finish();
     nodes.push(node);
   }

@@ -10,6 +10,11 @@ export interface NodeConfig {
   role: Role;
   address?: string;
   tailscaleAddress?: string;
+  /**
+   * Where this node's `understudy health serve` answers, e.g. http://100.103.49.98:8099 (default: its address and
+   * health.listen's port): a standby in automatic mode checks the primary's /primary there.
+   */
+  healthUrl?: string;
   dataDir: string;
   /** Where daemons keep state, rendered configs and logs on this node. */
   stateDir: string;

@@ -12,6 +12,8 @@ export interface HolderState {
   fenced?: string;
   /** Permanent: another node took the lease; only `rejoin` brings this node back. */
   superseded?: boolean;
+  /** A switchover offers the lease to this node. */
+  offeredTo?: string;
 }
 
 export interface HolderOptions {
@@ -23,6 +25,13 @@ export interface HolderOptions {
   onFence: (why: string) => Promise<void>;
   /** The lease is this node's again after the store came back: resume writing. */
   onResume: () => Promise<void>;
+}
+
+/** The last epoch this node held (undefined: none since it last rejoined, or never). */
+export function readEpochFile(file: string): number | undefined {
+  if (!existsSync(file)) return undefined;
+  const n = Number(readFileSync(file, "utf8").trim());
+  return Number.isInteger(n) ? n : undefined;
 }
 
 /**
@@ -45,9 +54,7 @@ export class LeaseHolder {
   ) {}
 
   private lastEpoch(): number | undefined {
-    if (!existsSync(this.o.epochFile)) return undefined;
-    const n = Number(readFileSync(this.o.epochFile, "utf8").trim());
-    return Number.isInteger(n) ? n : undefined;
+    return readEpochFile(this.o.epochFile);
   }
 
   private took(r: LeaseRecord, sentAt: number): void {
@@ -84,6 +91,47 @@ export class LeaseHolder {
     } finally {
       this.busy = false;
     }
+  }
+
+  /** Runs `fn` between renewals, never beside one: both write the lease conditionally on the same ETag. */
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.busy) await new Promise((r) => setTimeout(r, 20));
+    this.busy = true;
+    try {
+      return await fn();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /**
+   * Offers the lease to `to` (a switchover; `null` withdraws the offer). The lease stays live and renewed, so only
+   * `to` can take it. LeaseLostError when it was taken meanwhile (by `to`, normally): then this node is superseded.
+   */
+  async offer(to: string | null): Promise<LeaseRecord> {
+    return this.exclusive(async () => {
+      const sent = performance.now();
+      try {
+        const r = await this.lease.renew(to);
+        this.took(r, sent);
+        this.state.offeredTo = r.handoffTo;
+        return r;
+      } catch (e) {
+        if (e instanceof LeaseLostError && e.record && e.record.holder !== this.lease.node) this.supersede(e.record);
+        throw e;
+      }
+    });
+  }
+
+  /** The lease as it stands, taken by another node (this node becomes superseded) or still this node's. */
+  async check(): Promise<LeaseRecord | undefined> {
+    const { record } = await this.lease.read();
+    if (record && record.holder !== this.lease.node && !this.state.superseded)
+      await this.fence(
+        `the lease was taken by ${record.holder} (epoch ${record.epoch}); this node stopped writing`,
+        record,
+      );
+    return record;
   }
 
   private async renew(): Promise<void> {

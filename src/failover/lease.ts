@@ -19,6 +19,12 @@ export interface LeaseRecord {
   renewedAt: string;
   expiresAt: string;
   ttlMs: number;
+  /**
+   * A switchover in progress: the holder stopped writing, published its final positions and offers the lease to
+   * this node, which alone may take it (live) once it has applied them. The holder keeps renewing meanwhile, so
+   * nobody else can take it; it clears this when the candidate does not come in time.
+   */
+  handoffTo?: string;
 }
 
 export function leaseKey(prefix: string): string {
@@ -92,9 +98,9 @@ export class Lease {
   /**
    * Takes the lease when there is none, when it is this node's already (same epoch: nobody wrote in between),
    * or when it has expired (next epoch); `force` takes a live one too. LeaseHeldError when another node holds
-   * it; of concurrent callers exactly one succeeds.
+   * it; of concurrent callers exactly one succeeds. `handoff` takes a live lease its holder offers this node.
    */
-  async acquire(opts: { force?: boolean } = {}): Promise<LeaseRecord> {
+  async acquire(opts: { force?: boolean; handoff?: boolean } = {}): Promise<LeaseRecord> {
     for (let attempt = 0; attempt < 8; attempt++) {
       const now = this.now();
       const cur = await this.read();
@@ -115,9 +121,12 @@ export class Lease {
       } else {
         const r = cur.record;
         const ours = r.holder === this.node;
-        if (!ours && this.live(r) && !opts.force)
+        const offered = opts.handoff && r.handoffTo === this.node;
+        if (opts.handoff && !offered && !opts.force)
+          throw new Error(`${r.holder} does not offer the lease to ${this.node} (epoch ${r.epoch})`);
+        if (!ours && this.live(r) && !opts.force && !offered)
           throw new LeaseHeldError(r, Date.parse(r.expiresAt) + this.o.maxSkewMs - now);
-        next = ours ? fresh(r.epoch, r.acquiredAt) : fresh(r.epoch + 1, new Date(now).toISOString());
+        next = ours && !offered ? fresh(r.epoch, r.acquiredAt) : fresh(r.epoch + 1, new Date(now).toISOString());
         etag = await this.store.replaceIfUnchanged(this.key, encode(next), cur.etag as string);
       }
       if (etag) {
@@ -131,10 +140,11 @@ export class Lease {
   }
 
   /**
-   * Extends the lease this node holds. LeaseLostError when another node has written it since (it was taken);
+   * Extends the lease this node holds; `handoffTo` offers it to that node (a switchover), null withdraws the
+   * offer, undefined keeps what was there. LeaseLostError when another node has written it since (it was taken);
    * any other error (the store did not answer) is the caller's to retry until its fencing deadline.
    */
-  async renew(): Promise<LeaseRecord> {
+  async renew(handoffTo?: string | null): Promise<LeaseRecord> {
     const held = this.held;
     if (!held || !this.etag) throw new LeaseLostError(undefined);
     const now = this.now();
@@ -143,6 +153,8 @@ export class Lease {
       renewedAt: new Date(now).toISOString(),
       expiresAt: new Date(now + this.o.ttlMs).toISOString(),
     };
+    if (handoffTo === null) delete next.handoffTo;
+    else if (handoffTo) next.handoffTo = handoffTo;
     const etag = await this.store.replaceIfUnchanged(this.key, encode(next), this.etag);
     if (etag) {
       this.etag = etag;

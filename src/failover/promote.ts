@@ -6,7 +6,8 @@ import { effective } from "../config/load";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
 import { Follower } from "../follower/follower";
 import { readPosition } from "../follower/position";
-import { readManifest } from "../replica/manifest";
+import { formatPosition } from "../replica/layout";
+import { type PositionsManifest, readManifest } from "../replica/manifest";
 import { CountingStore } from "../store/countingStore";
 import { openStore } from "../store/open";
 import { writeFileAtomic } from "../util/atomic";
@@ -52,6 +53,11 @@ export interface PromoteOptions {
   reason?: string;
   /** How long to wait for the copies to apply everything the store holds. */
   catchUpMs?: number;
+  /**
+   * A switchover: the primary stopped writing, published its final positions and offers this node the lease;
+   * the copies must reach exactly those positions (nothing lost) before the lease is taken, or nothing changes.
+   */
+  handoff?: boolean;
 }
 
 /**
@@ -87,6 +93,13 @@ export async function promote(cfg: UnderstudyConfig, node: NodeConfig, o: Promot
 
   const previous = await step("check the lease", async () => {
     const { record } = await lease.read();
+    if (o.handoff) {
+      if (record?.handoffTo !== node.name)
+        throw new UserError(
+          `${record ? `${record.holder} (epoch ${record.epoch})` : "nobody"} does not offer the lease to ${node.name}: no switchover to it is under way`,
+        );
+      return [record, `${record.holder} stopped writing at epoch ${record.epoch} and offers the lease`];
+    }
     if (record?.holder === node.name && lease.live(record))
       throw new UserError(`${node.name} already holds the lease (epoch ${record.epoch}): it is the primary`);
     if (record && lease.live(record) && !o.force)
@@ -115,32 +128,40 @@ export async function promote(cfg: UnderstudyConfig, node: NodeConfig, o: Promot
 
   const manifest = await readManifest(store, cfg.store.prefix).catch(() => undefined);
   const followed = cfg.databases.filter((d) => effective(cfg, d).follow);
-  const follower = await step("apply what the store holds", async () => {
-    // Probing, whatever the manifest says: a primary that died may have uploaded segments it never announced.
-    const f = new Follower(cfg, node, store, { log: o.log, pollMs: 200, probeMs: 200, staleManifestMs: 0 });
-    f.start();
-    let last = -1;
-    let quiet = 0;
-    const end = Date.now() + (o.catchUpMs ?? 120_000);
-    try {
-      while (Date.now() < end) {
-        await new Promise((r) => setTimeout(r, 250));
-        const s = f.state.databases;
-        const applied = s.reduce((a, d) => a + d.segmentsApplied, 0);
-        const settled = s.every((d) => d.phase !== "bootstrapping");
-        quiet = settled && applied === last ? quiet + 1 : 0;
-        last = applied;
-        if (quiet >= 6) break;
-      }
-    } finally {
-      await f.stop();
-    }
-    const stalled = f.state.databases.filter((d) => d.phase !== "following");
-    return [
-      f,
-      `${f.state.databases.length - stalled.length}/${f.state.databases.length} copies at the end of their replica${stalled.length ? `; NOT: ${stalled.map((d) => `${d.name} (${d.phase}${d.lastError ? `: ${d.lastError.message}` : ""})`).join("; ")}` : ""}`,
-    ];
-  });
+  const follower = o.handoff
+    ? await step("apply the final positions", async () => {
+        if (!manifest?.final || manifest.epoch !== previous?.epoch)
+          throw new Error(
+            `the positions in the store are not ${previous?.holder}'s final ones of epoch ${previous?.epoch}: not taking the lease`,
+          );
+        return [await applyExactly(cfg, node, store, manifest, o), "every copy at the primary's final position"];
+      })
+    : await step("apply what the store holds", async () => {
+        // Probing, whatever the manifest says: a primary that died may have uploaded segments it never announced.
+        const f = new Follower(cfg, node, store, { log: o.log, pollMs: 200, probeMs: 200, staleManifestMs: 0 });
+        f.start();
+        let last = -1;
+        let quiet = 0;
+        const end = Date.now() + (o.catchUpMs ?? 120_000);
+        try {
+          while (Date.now() < end) {
+            await new Promise((r) => setTimeout(r, 250));
+            const s = f.state.databases;
+            const applied = s.reduce((a, d) => a + d.segmentsApplied, 0);
+            const settled = s.every((d) => d.phase !== "bootstrapping");
+            quiet = settled && applied === last ? quiet + 1 : 0;
+            last = applied;
+            if (quiet >= 6) break;
+          }
+        } finally {
+          await f.stop();
+        }
+        const stalled = f.state.databases.filter((d) => d.phase !== "following");
+        return [
+          f,
+          `${f.state.databases.length - stalled.length}/${f.state.databases.length} copies at the end of their replica${stalled.length ? `; NOT: ${stalled.map((d) => `${d.name} (${d.phase}${d.lastError ? `: ${d.lastError.message}` : ""})`).join("; ")}` : ""}`,
+        ];
+      });
 
   const databases: PromoteDatabase[] = (follower?.state.databases ?? []).map((d) => {
     const db = followed.find((x) => x.name === d.name);
@@ -159,7 +180,7 @@ export async function promote(cfg: UnderstudyConfig, node: NodeConfig, o: Promot
   });
 
   const taken = await step("take the lease", async () => {
-    const r = await lease.acquire({ force: true });
+    const r = await lease.acquire(o.handoff ? { handoff: true } : { force: true });
     writeFileAtomic(join(node.stateDir, "lease-epoch"), `${r.epoch}\n`);
     return [
       r,
@@ -233,4 +254,41 @@ export async function promote(cfg: UnderstudyConfig, node: NodeConfig, o: Promot
     databases,
     notFollowed: cfg.databases.filter((d) => !effective(cfg, d).follow).map((d) => d.name),
   };
+}
+
+/** Follows by the final manifest until every copy stands exactly at its position; an error when one does not. */
+async function applyExactly(
+  cfg: UnderstudyConfig,
+  node: NodeConfig,
+  store: CountingStore,
+  final: PositionsManifest,
+  o: PromoteOptions,
+): Promise<Follower> {
+  const f = new Follower(cfg, node, store, { log: o.log, pollMs: 200, probeMs: 200 });
+  const want = (name: string) => {
+    const db = cfg.databases.find((d) => d.name === name);
+    const e = db && final.databases[db.replicaPath];
+    return e && formatPosition(e);
+  };
+  f.start();
+  const end = Date.now() + (o.catchUpMs ?? 120_000);
+  try {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 200));
+      const behind = f.state.databases.filter((d) => want(d.name) !== undefined && d.position !== want(d.name));
+      if (!behind.length) return f;
+      if (Date.now() > end)
+        throw new Error(
+          `not at the final positions after ${Math.round((o.catchUpMs ?? 120_000) / 1000)}s: ${behind
+            .slice(0, 5)
+            .map(
+              (d) =>
+                `${d.name} at ${d.position ?? "nothing"} of ${want(d.name)} (${d.phase}${d.lastError ? `: ${d.lastError.message}` : ""})`,
+            )
+            .join("; ")}`,
+        );
+    }
+  } finally {
+    await f.stop();
+  }
 }

@@ -3,6 +3,7 @@ import { basename, dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import type { Logger } from "pino";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
+import { APP_TABLES_SQL } from "../fleet/rowHash";
 import { buildFromReplica } from "../follower/build";
 import { openStore, replicaPrefix } from "../store/open";
 import { writeFileAtomic } from "../util/atomic";
@@ -121,12 +122,7 @@ function rowsBeyond(path: string, stored: string): Record<string, number> {
   const local = new Database(path, { readonly: true, timeout: 5000 });
   const theirs = new Database(stored, { readonly: true });
   try {
-    const tables = local
-      .prepare(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND sql NOT LIKE '%WITHOUT ROWID%'",
-      )
-      .pluck()
-      .all() as string[];
+    const tables = local.prepare(`${APP_TABLES_SQL} AND sql NOT LIKE '%WITHOUT ROWID%'`).pluck().all() as string[];
     for (const t of tables) {
       const q = `"${t.replace(/"/g, '""')}"`;
       const has = theirs.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?").pluck().get(t);

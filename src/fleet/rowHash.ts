@@ -9,15 +9,19 @@ export interface ContentDigest {
   integrity: string;
 }
 
+/**
+ * The application's tables: not SQLite's own, nor Litestream's bookkeeping (`_litestream_seq`, `_litestream_lock`),
+ * which each primary's Litestream writes on its own and a promoted copy may hold differently.
+ */
+export const APP_TABLES_SQL =
+  "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_litestream\\_%' ESCAPE '\\'";
+
 /** What a database holds, as one comparable digest: how data-safety claims are checked, never by file bytes. */
 export function digestDatabase(path: string): ContentDigest {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
     const integrity = (db.pragma("integrity_check", { simple: true }) as string) ?? "";
-    const names = db
-      .prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-      .pluck()
-      .all() as string[];
+    const names = db.prepare(`${APP_TABLES_SQL} ORDER BY name`).pluck().all() as string[];
     const all = createHash("sha256");
     const tables: ContentDigest["tables"] = {};
     let rows = 0;

@@ -12,7 +12,7 @@ import { litestreamBinary, litestreamVersion } from "../litestream/binary";
 import { renderLitestreamConfig } from "../litestream/render";
 import { LitestreamSupervisor } from "../litestream/supervisor";
 import { parsePosition } from "../replica/layout";
-import { type PositionsManifest, writeManifest } from "../replica/manifest";
+import { type EpochRecord, ManifestSupersededError, type PositionsManifest, writeManifest } from "../replica/manifest";
 import { openStore, replicaPrefix, storeBackend } from "../store/open";
 import type { ReplicaStore } from "../store/store";
 import { writeFileAtomic } from "../util/atomic";
@@ -66,11 +66,16 @@ export class Replicator {
   private lastPublishAt = 0;
   /** The publish in flight, if any: a forced publish waits for it, then publishes what is newer. */
   private publishing?: Promise<boolean>;
+  private manifestEtag?: string;
+  private epochs?: EpochRecord[];
+  /** Set once Litestream has stopped for a switchover: the next manifest is the last, marked final. */
+  private final = false;
   private gapTimer?: NodeJS.Timeout;
   private dirLock?: DirLock;
   private holder?: LeaseHolder;
   private gapChecking = false;
   private stopping = false;
+  private handingOff = false;
   readonly gaps: GapWatch;
   readonly dbs = new Map<string, DbReplicationState>();
   readonly state: ReplicateState;
@@ -256,7 +261,7 @@ export class Replicator {
    * new generation, which the standby bootstraps from.
    */
   async checkGaps(): Promise<void> {
-    if (!this.store || this.gapChecking || this.stopping) return;
+    if (!this.store || this.gapChecking || this.stopping || this.handingOff) return;
     this.gapChecking = true;
     try {
       const gaps = await this.gaps.check(this.store);
@@ -275,7 +280,7 @@ export class Replicator {
       this.dirty = true;
       await this.supervisor?.stop();
       for (const g of gaps) rmSync(join(dirname(g.db), `.${basename(g.db)}-litestream`, "generation"), { force: true });
-      if (!this.stopping && !this.holder?.state.fenced) this.supervisor?.start();
+      if (!this.stopping && !this.holder?.state.fenced && !this.handingOff) this.supervisor?.start();
     } catch (e) {
       this.opts.log.warn({ err: (e as Error).message }, "cannot check the replica for gaps; retrying next time");
     } finally {
@@ -325,6 +330,7 @@ export class Replicator {
       node: this.node.name,
       epoch: this.holder?.state.epoch,
       publishedAt: new Date().toISOString(),
+      final: this.final || undefined,
       databases,
     };
   }
@@ -363,12 +369,20 @@ export class Replicator {
     const store = this.store;
     this.publishing = (async () => {
       try {
-        await writeManifest(store, this.cfg.store.prefix, m);
+        const w = await writeManifest(store, this.cfg.store.prefix, { ...m, epochs: this.epochs }, this.manifestEtag);
+        this.manifestEtag = w.etag;
+        this.epochs = w.written.epochs;
         this.published = key;
         this.lastPublishAt = Date.now();
         this.state.manifestPublishes = (this.state.manifestPublishes ?? 0) + 1;
         return true;
       } catch (e) {
+        if (e instanceof ManifestSupersededError) {
+          // Another node publishes at a newer epoch: this one was fenced, whatever its lease renewals said yet.
+          this.opts.log.error(e.message);
+          void this.holder?.check().catch(() => undefined);
+          return false;
+        }
         this.opts.log.warn(
           { err: (e as Error).message.split("\n")[0] },
           "cannot publish positions to the store; retrying",
@@ -437,7 +451,7 @@ export class Replicator {
     this.state.litestream.status = "fenced";
     this.flush();
     const hook = this.cfg.failover.hooks.demote;
-    if (hook)
+    if (hook && !this.handingOff)
       await runHook(
         "demote",
         hook,
@@ -445,6 +459,61 @@ export class Replicator {
         { UNDERSTUDY_NODE: this.node.name, UNDERSTUDY_REASON: why },
         this.opts.log,
       );
+  }
+
+  /**
+   * A switchover from this side: stop the applications (demote hook), let Litestream upload what is left and
+   * exit, publish the final positions, then offer the lease to `to` and wait for it to take it. `to` applies
+   * exactly those positions before it takes the lease, so nothing written here is lost. If `to` does not take it
+   * within `timeoutMs`, the offer is withdrawn and this node resumes as the primary (Litestream, promote hook).
+   */
+  async handOff(to: string, timeoutMs: number): Promise<{ taken: boolean; detail: string }> {
+    const holder = this.holder;
+    if (!holder || holder.state.fenced) throw new Error("this node does not hold the lease");
+    const log = this.opts.log.child({ switchover: to });
+    this.handingOff = true;
+    this.state.litestream.waitingFor = `switchover to ${to}: stopping the applications and Litestream`;
+    this.dirty = true;
+    const env = { UNDERSTUDY_NODE: this.node.name, UNDERSTUDY_REASON: `switchover to ${to}` };
+    const demote = this.cfg.failover.hooks.demote;
+    if (demote) await runHook("demote", demote, this.cfg.failover.hookTimeout, env, log);
+    // SIGTERM: Litestream syncs what the WAL holds beyond its last upload, then exits.
+    await this.supervisor?.stop(STOP_DEADLINE_MS * 0.6);
+    this.final = true;
+    let published = false;
+    for (let i = 0; i < 10 && !published; i++) {
+      published = await this.publish(true);
+      if (!published) await new Promise((r) => setTimeout(r, 500));
+    }
+    const resume = async (why: string) => {
+      this.final = false;
+      this.handingOff = false;
+      this.state.litestream.waitingFor = undefined;
+      this.supervisor?.start();
+      const hook = this.cfg.failover.hooks.promote;
+      if (hook) await runHook("promote", hook, this.cfg.failover.hookTimeout, env, log);
+      log.warn(why);
+      return { taken: false, detail: why };
+    };
+    if (!published) return resume("switchover abandoned: the final positions could not be published; resumed");
+    await holder.offer(to);
+    this.state.litestream.waitingFor = `switchover: final positions published; waiting for ${to} to take the lease`;
+    this.dirty = true;
+    log.info("final positions published; lease offered");
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      const r = await holder.check().catch(() => undefined);
+      if (holder.state.superseded)
+        return { taken: true, detail: `${r?.holder ?? to} took the lease at epoch ${r?.epoch}` };
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    try {
+      await holder.offer(null);
+    } catch {
+      if (holder.state.superseded) return { taken: true, detail: `${to} took the lease as the offer was withdrawn` };
+      // The store does not answer: renewals go on, and fencing stops us in time if it stays away.
+    }
+    return resume(`switchover abandoned: ${to} did not take the lease in ${Math.round(timeoutMs / 1000)}s; resumed`);
   }
 
   async stop(): Promise<void> {

@@ -10,7 +10,8 @@ export const BAD_CONFIGS = join(ROOT, "test", "fixtures", "bad-configs");
 
 export function tempDir(t: { after: (fn: () => void) => void }, tag = "test"): string {
   const dir = mkdtempSync(join(tmpdir(), `understudy-${tag}-`));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // UNDERSTUDY_KEEP_TEST_DIRS=1 keeps them for a post-mortem.
+  if (!process.env.UNDERSTUDY_KEEP_TEST_DIRS) t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 

@@ -57,10 +57,13 @@ export function understudyProcess(
     err += d.toString();
   });
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  // SIGTERM first, so a daemon stops what it started (Litestream); SIGKILL if it does not exit in 15 s.
   t.after(async () => {
     if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGKILL");
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
       await exited;
+      clearTimeout(timer);
     }
   });
   return { child, pid: child.pid as number, exited, stderr: () => err };
