@@ -40,7 +40,7 @@ function nodeState(n: NodeConfig): NodeState | undefined {
 }
 
 async function status(url: string): Promise<number> {
-  return (await fetch(url).catch(() => ({ status: 0 }))).status;
+  return (await fetch(url, { signal: AbortSignal.timeout(5000) }).catch(() => ({ status: 0 }))).status;
 }
 
 function setAsideDir(n: NodeConfig): string {

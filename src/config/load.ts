@@ -105,6 +105,13 @@ export function parseConfig(text: string, file: string): UnderstudyConfig {
   const heartbeat = readHeartbeat(top.map("heartbeat"), abs);
   const discovery = readDiscovery(top.map("discovery"), abs);
   const failover = readFailover(top.map("failover"));
+  const blind = nodes.filter((n) => !n.healthUrl && !n.address && !n.tailscaleAddress).map((n) => n.name);
+  if (failover.mode === "automatic" && blind.length)
+    ctx.report(
+      top.map("failover")?.raw("mode") ?? null,
+      "failover.mode",
+      `automatic failover checks the primary's /primary endpoint, but ${blind.join(", ")} has no health-url, address or tailscale-address`,
+    );
   const inf = top.map("inference");
   const inference = inf ? readInference(inf, file) : undefined;
   top.finish();

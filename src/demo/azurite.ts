@@ -19,11 +19,15 @@ export class AzuriteServer {
     return this.child?.pid;
   }
 
+  private host = "127.0.0.1";
+
   get endpoint(): string {
-    return `http://127.0.0.1:${this.port}/${AZURITE_ACCOUNT}`;
+    return `http://${this.host}:${this.port}/${AZURITE_ACCOUNT}`;
   }
 
-  async start(opts: { inMemory?: boolean } = {}): Promise<void> {
+  /** `host`: the address to listen on (default loopback; a test's veth address to reach it from a namespace). */
+  async start(opts: { inMemory?: boolean; host?: string } = {}): Promise<void> {
+    this.host = opts.host ?? "127.0.0.1";
     let bin: string;
     try {
       bin = join(require.resolve("azurite/package.json"), "..", "dist", "src", "blob", "main.js");
@@ -31,7 +35,7 @@ export class AzuriteServer {
       throw new UserError("azurite is not installed: run npm install (it is a development dependency)");
     }
     this.workdir = mkdtempSync(join(tmpdir(), "understudy-azurite-"));
-    const args = [bin, "--blobHost", "127.0.0.1", "--blobPort", "0", "--disableTelemetry", "--skipApiVersionCheck"];
+    const args = [bin, "--blobHost", this.host, "--blobPort", "0", "--disableTelemetry", "--skipApiVersionCheck"];
     args.push(
       "--loose",
       "--silent",
@@ -45,7 +49,7 @@ export class AzuriteServer {
       child.stdout?.setEncoding("utf8");
       child.stdout?.on("data", (c: string) => {
         out += c;
-        const m = /listens on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+        const m = /listens on http:\/\/[^:]+:(\d+)/.exec(out);
         if (m) {
           clearTimeout(t);
           resolve(Number(m[1]));

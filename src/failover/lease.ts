@@ -56,6 +56,18 @@ export class LeaseLostError extends Error {
   }
 }
 
+/** The lease changed after the caller decided on it: another node took it (or renewed it) meanwhile. */
+export class LeaseChangedError extends Error {
+  constructor(readonly record: LeaseRecord | undefined) {
+    super(
+      record
+        ? `the lease changed meanwhile: ${record.holder} holds it at epoch ${record.epoch}`
+        : "the lease changed meanwhile: it is gone",
+    );
+    this.name = "LeaseChangedError";
+  }
+}
+
 export interface LeaseOptions {
   ttlMs: number;
   maxSkewMs: number;
@@ -99,11 +111,15 @@ export class Lease {
    * Takes the lease when there is none, when it is this node's already (same epoch: nobody wrote in between),
    * or when it has expired (next epoch); `force` takes a live one too. LeaseHeldError when another node holds
    * it; of concurrent callers exactly one succeeds. `handoff` takes a live lease its holder offers this node.
+   * `expect` (the ETag the caller checked, "" for none) takes it only if nobody wrote it since: a promotion
+   * decides on the lease it saw, and of two promotions that saw the same one only the first may win, forced or
+   * not (LeaseChangedError for the other).
    */
-  async acquire(opts: { force?: boolean; handoff?: boolean } = {}): Promise<LeaseRecord> {
+  async acquire(opts: { force?: boolean; handoff?: boolean; expect?: string } = {}): Promise<LeaseRecord> {
     for (let attempt = 0; attempt < 8; attempt++) {
       const now = this.now();
       const cur = await this.read();
+      if (opts.expect !== undefined && (cur.etag ?? "") !== opts.expect) throw new LeaseChangedError(cur.record);
       const fresh = (epoch: number, acquiredAt: string): LeaseRecord => ({
         version: 1,
         holder: this.node,

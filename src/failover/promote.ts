@@ -16,7 +16,7 @@ import { UserError } from "../util/errors";
 import { processAlive } from "../util/process";
 import { discoveryProvider } from "./discovery/factory";
 import { runHook } from "./hooks";
-import { Lease } from "./lease";
+import { Lease, LeaseChangedError } from "./lease";
 
 export interface PromoteStep {
   step: string;
@@ -91,8 +91,10 @@ export async function promote(cfg: UnderstudyConfig, node: NodeConfig, o: Promot
     maxSkewMs: cfg.failover.maxClockSkew,
   });
 
+  let seenEtag = "";
   const previous = await step("check the lease", async () => {
-    const { record } = await lease.read();
+    const { record, etag } = await lease.read();
+    seenEtag = etag ?? "";
     if (o.handoff) {
       if (record?.handoffTo !== node.name)
         throw new UserError(
@@ -180,7 +182,16 @@ export async function promote(cfg: UnderstudyConfig, node: NodeConfig, o: Promot
   });
 
   const taken = await step("take the lease", async () => {
-    const r = await lease.acquire(o.handoff ? { handoff: true } : { force: true });
+    // On the lease as checked (a handoff: as offered to this node alone): of concurrent promotions one wins.
+    const r = await lease
+      .acquire(o.handoff ? { handoff: true } : { force: true, expect: seenEtag })
+      .catch((e: Error) => {
+        throw e instanceof LeaseChangedError
+          ? new UserError(
+              `${e.message}; ${node.name} did not take it and changed nothing: it stays a standby (start its follow or run daemon again)`,
+            )
+          : e;
+      });
     writeFileAtomic(join(node.stateDir, "lease-epoch"), `${r.epoch}\n`);
     return [
       r,

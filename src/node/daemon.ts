@@ -155,6 +155,9 @@ export class NodeDaemon {
     try {
       if (this.state.role === "standby") await this.standbyTick();
       else if (this.state.role === "primary") await this.primaryTick();
+      else if (this.state.role === "superseded" && readEpochFile(join(this.node.stateDir, "lease-epoch")) === undefined)
+        // `understudy rejoin` set the databases aside (and forgot the old epoch): follow the new primary.
+        await this.becomeStandby("rejoined: following the new primary");
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, "failover check failed; retrying");
     } finally {
