@@ -30,7 +30,7 @@ test("render launchd and systemd for every role: restart policy, logs, and no se
   assert.equal(bad.code, 2);
   assert.match(
     bad.stderr,
-    /ROLE is one of replicate, follow, inference-monitor, inference-proxy, health, heartbeat, dns/,
+    /ROLE is one of run, replicate, follow, inference-monitor, inference-proxy, health, heartbeat, dns/,
   );
 });
 

@@ -14,6 +14,8 @@ Commands:
   replicate                 run Litestream under supervision on the primary
   follow                    keep live copies of the followed databases on the standby
   status                    show replication or follow state per database
+  run                       the node daemon: replicate or follow as the lease says; switchover, automatic failover
+  switchover --to NODE      planned handover to a caught-up standby, nothing lost (needs run on both nodes)
   promote                   make this standby the primary (failover): lease, copies, names, hook
   rejoin                    set a superseded old primary's databases aside, with what it wrote after the fence
   restore DB -o PATH        restore one database from the store, optionally to a point in time
@@ -96,8 +98,8 @@ litestream --role primary|standby [--node NAME] [-o FILE]
   whose tier follows, for "litestream restore -config". The Azure account key is never written: Litestream
   reads it from LITESTREAM_AZURE_ACCOUNT_KEY.
 launchd ROLE | systemd ROLE [--node NAME] [-o FILE]
-  A service for one long-running role: replicate, follow, inference-monitor, inference-proxy, health,
-  heartbeat, dns. launchd: RunAtLoad, KeepAlive, ThrottleInterval 10, logs in STATE_DIR/logs. systemd:
+  A service for one long-running role: run (the node daemon, the same on both nodes; the lease decides
+  what it does), replicate, follow, inference-monitor, inference-proxy, health, heartbeat, dns. launchd: RunAtLoad, KeepAlive, ThrottleInterval 10, logs in STATE_DIR/logs. systemd:
   Restart=always. Secrets stay references; env: ones need values in the service's environment:
   systemd reads them from --environment-file PATH (default /etc/understudy/ROLE.env; --write-environment-file
   writes it, mode 0600); launchd has no such file: use file: references, or --inline-secrets -o FILE
@@ -109,6 +111,7 @@ github-workflow [--every 5] [--interval 60s] [--install CMD] [--tailscale] [-o F
 Example:
   understudy render litestream --role primary -o /etc/litestream.yml
   understudy render launchd follow --config examples/alai.yml --node forge
+  understudy render launchd run --config examples/alai.yml --node forge
   understudy render systemd replicate --config examples/alai.yml
   understudy render github-workflow --tailscale -o .github/workflows/heartbeat.yml`,
 
@@ -167,6 +170,30 @@ failover.hooks.promote, timing each step. Then run understudy replicate on this 
 
 Example:
   understudy promote --config examples/alai.yml --node forge`,
+
+  run: `Usage: understudy run [--config FILE] [--node NAME] [--metrics-listen HOST:PORT]
+
+The node daemon, the same service on every node: runs replicate where this node holds the lease and
+follow elsewhere, and changes role without a restart. As a standby it takes a lease a switchover offers
+it once its copies are at the final positions, and with failover.mode automatic promotes itself when
+the lease has expired and the primary's /primary failed failover.failed-checks checks in a row. As the
+primary it hands over when understudy switchover names another node, then sets its databases aside and
+follows. A node superseded while it was away waits for understudy rejoin, then follows.
+
+Example:
+  understudy run --config examples/alai.yml --node anvil`,
+
+  switchover: `Usage: understudy switchover --to NODE [--config FILE] [--reason TEXT] [--timeout 3m] [--json]
+
+Planned handover, from any machine with the config. Checks that NODE's /standby endpoint says it is
+caught up, then asks the primary (through the store) to hand over: it runs its demote hook, lets
+Litestream upload what is left and exit, publishes its final positions and offers the lease to NODE,
+which applies exactly those positions and takes the lease with the next epoch. Nothing written is lost.
+If NODE does not take over within failover.switchover-timeout, the primary resumes. Both nodes must run
+understudy run. Run it again with the old primary's name to fail back.
+
+Example:
+  understudy switchover --config examples/alai.yml --to forge`,
 
   rejoin: `Usage: understudy rejoin [--config FILE] [--node NAME] [--json]
 

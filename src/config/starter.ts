@@ -10,6 +10,7 @@ nodes:
     data-dir: ./databases       # where the SQLite databases live
     # address: 10.0.0.1         # how the peer reaches it
     # tailscale-address: 100.103.49.98
+    # health-url: http://100.103.49.98:8099   # where its health serve answers (default: address + health.listen's port)
   standby:                      # the machine that keeps live copies (the plan's FORGE)
     role: standby
     data-dir: ./standby

@@ -4,6 +4,7 @@ import type { NodeConfig, UnderstudyConfig } from "../config/types";
 import { storeBackend } from "../store/open";
 
 export const ROLES = [
+  "run",
   "replicate",
   "follow",
   "inference-monitor",
@@ -34,6 +35,11 @@ export function serviceSpec(cfg: UnderstudyConfig, node: NodeConfig, role: Servi
   const inf = cfg.inference;
   const hb = cfg.heartbeat;
   const table: Record<ServiceRole, { args: string[]; description: string; secrets: ServiceSpec["secrets"] }> = {
+    run: {
+      args: ["run", ...c],
+      description: "the node daemon: replicate or follow as the lease says, switchover and failover",
+      secrets: storeSecrets,
+    },
     replicate: {
       args: ["replicate", ...c],
       description: "Litestream under supervision (primary)",
