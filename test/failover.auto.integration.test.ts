@@ -157,6 +157,11 @@ test("automatic failover: never while the lease lives (primary unreachable but r
     st?.transitions.find((x) => x.to === "promoting")?.detail ?? "",
     /automatic failover: primary's lease expired/,
   );
+  const shown = await cli(["status", "--config", file, "--node", "standby"]);
+  assert.match(
+    shown.stdout,
+    /understudy run pid \d+ running \| PRIMARY since \S+ \| failover automatic \| lease: standby epoch 2/,
+  );
   t.diagnostic(`RTO (kill -9 to /primary 200 on the standby): ${(rto / 1000).toFixed(1)}s at a 3s lease TTL`);
   const store = new FileStore(join(dir, "store"));
   const lease = JSON.parse((await store.get(leaseKey("litestream/"))).toString()) as LeaseRecord;

@@ -3,7 +3,8 @@ import { UserError } from "../config/errors";
 import { selectNode } from "../config/load";
 import { requireRole } from "../failover/roles";
 import { type FollowState, readFollowState } from "../follower/state";
-import { judgeFollowState, judgeReplicateState } from "../health/summary";
+import { judgeFollowState, judgeReplicateState, nodeSummary } from "../health/summary";
+import { type NodeState, readNodeState } from "../node/state";
 import { Replicator } from "../replicate/replicator";
 import { type ReplicateState, readReplicateState } from "../replicate/state";
 import { verifyStore } from "../replicate/verify";
@@ -71,12 +72,17 @@ export async function statusCommand(argv: string[]): Promise<number> {
     node: string;
     replicate?: ReplicateState & { running: boolean };
     follow?: FollowState & { running: boolean };
+    run?: NodeState & { running: boolean };
   }[] = [];
   for (const n of nodes) {
-    const rep = n.role === "primary" ? readReplicateState(n.stateDir) : undefined;
-    const read = n.role === "standby" ? readFollowState(n.stateDir) : {};
+    // The role the lease gave the node (as its own daemons last recorded it), not the config's first one.
+    const role = nodeSummary(n).role;
+    const rep = role === "primary" ? readReplicateState(n.stateDir) : undefined;
+    const read = role === "standby" ? readFollowState(n.stateDir) : {};
     if (read.problem) throw new UserError(read.problem, 1);
     const fol = read.state;
+    const daemon = readNodeState(n.stateDir);
+    if (daemon) found.push({ node: n.name, run: { ...daemon, running: processAlive(daemon.pid) } });
     if (rep)
       found.push({
         node: n.name,
@@ -92,6 +98,23 @@ export async function statusCommand(argv: string[]): Promise<number> {
   }
   let ok = true;
   for (const f of found) {
+    if (f.run) {
+      const d = f.run;
+      const stuck = !d.running || d.role === "superseded" || d.role === "stopped";
+      ok &&= !stuck;
+      if (values.json) continue;
+      const lease =
+        d.holder !== undefined
+          ? ` | lease: ${d.holder} epoch ${d.epoch}${d.leaseExpiresAt ? `, expires ${d.leaseExpiresAt}` : ""}`
+          : "";
+      const checks = d.primaryCheck.failures
+        ? ` | ${d.primaryCheck.failures} failed check(s) of the primary: ${d.primaryCheck.lastError}`
+        : "";
+      console.log(
+        `node ${d.node}: understudy run pid ${d.pid} ${d.running ? "running" : "NOT RUNNING"} | ${d.role.toUpperCase()} since ${d.since} | failover ${d.mode}${lease}${checks}${d.waitingFor ? ` | waiting for ${d.waitingFor}` : ""}\n`,
+      );
+      continue;
+    }
     if (f.replicate) {
       const s = f.replicate;
       const judged = judgeReplicateState(s, s.running);
@@ -134,7 +157,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
       console.log("");
     }
   }
-  if (values.json) printJson(found.length === 1 ? (found[0].replicate ?? found[0].follow) : found);
+  if (values.json) printJson(found.length === 1 ? (found[0].replicate ?? found[0].follow ?? found[0].run) : found);
   return ok ? 0 : 1;
 }
 
