@@ -6,6 +6,7 @@ import { test } from "node:test";
 import Database from "better-sqlite3";
 import type { NodeConfig, UnderstudyConfig } from "../src/config/types";
 import { AZURITE_KEY, AzuriteServer } from "../src/demo/azurite";
+import { WRITER } from "../src/demo/writerProcess";
 import { type LeaseRecord, leaseKey } from "../src/failover/lease";
 import { HealthServer } from "../src/health/server";
 import type { NodeState } from "../src/node/state";
@@ -111,7 +112,7 @@ test("automatic failover: never while the lease lives (primary unreachable but r
   const [primary, standby] = cfg.nodes;
   const health = await serveHealth(t, cfg, ports);
   const writerPid = join(dir, "writer.pid");
-  const app = group(t, [join(__dirname, "helpers", "writerProcess.js"), dataDir, writerPid, "20", ...names]);
+  const app = group(t, [WRITER, dataDir, writerPid, "20", ...names]);
   await waitFor("the application to write", () => existsSync(writerPid));
   const p = group(t, [BIN, "run", "--config", file, "--node", "primary", "--metrics-listen", ""]);
   const s = understudyProcess(t, ["run", "--config", file, "--node", "standby", "--metrics-listen", ""]);
@@ -297,7 +298,7 @@ test("partition: the store cut off from the primary alone (network namespace) ma
   const store = await openStore(cfg.store);
   await (store as unknown as { ensureContainer: () => Promise<void> }).ensureContainer();
   await serveHealth(t, cfg, ports);
-  const app = group(t, [join(__dirname, "helpers", "writerProcess.js"), dataDir, join(dir, "w.pid"), "20", ...names]);
+  const app = group(t, [WRITER, dataDir, join(dir, "w.pid"), "20", ...names]);
   await waitFor("the application to write", () => existsSync(join(dir, "w.pid")));
   // The primary's daemon runs inside the namespace: its only way to the store is the veth pair.
   const p = group(

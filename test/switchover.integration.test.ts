@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import Database from "better-sqlite3";
 import type { NodeConfig } from "../src/config/types";
+import { WRITER } from "../src/demo/writerProcess";
 import { digestDatabase } from "../src/fleet/rowHash";
 import { HealthServer } from "../src/health/server";
 import type { NodeState } from "../src/node/state";
@@ -16,11 +17,9 @@ import { alive, understudyProcess } from "./helpers/standby";
 /** An application process writing to one node's databases; stopped by the demote hook through its pid file. */
 function writer(t: { after: (fn: () => Promise<void>) => void }, dir: string, node: NodeConfig, names: string[]) {
   const pidFile = join(dir, `writer-${node.name}.pid`);
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [join(__dirname, "helpers", "writerProcess.js"), node.dataDir, pidFile, "20", ...names],
-    { stdio: "ignore" },
-  );
+  const child: ChildProcess = spawn(process.execPath, [WRITER, node.dataDir, pidFile, "20", ...names], {
+    stdio: "ignore",
+  });
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   t.after(async () => {
     if (child.exitCode === null && child.signalCode === null) {

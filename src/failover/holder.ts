@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { writeFileAtomic } from "../util/atomic";
 import { UserError } from "../util/errors";
+import { withTimeout } from "../util/timeout";
 import { type Lease, LeaseLostError, type LeaseRecord } from "./lease";
 
 export interface HolderState {
@@ -45,6 +46,7 @@ export function readEpochFile(file: string): number | undefined {
 export class LeaseHolder {
   private timer?: NodeJS.Timeout;
   private fenceAt = 0;
+  private fenceTimer?: NodeJS.Timeout;
   private busy = false;
   readonly state: HolderState = {};
 
@@ -60,6 +62,16 @@ export class LeaseHolder {
   private took(r: LeaseRecord, sentAt: number): void {
     this.fenceAt = sentAt + (this.o.ttlMs * 2) / 3;
     Object.assign(this.state, { holder: r.holder, epoch: r.epoch, expiresAt: r.expiresAt, fenced: undefined });
+    // The deadline is a timer of its own: a renewal that hangs (a partition that drops packets rather than
+    // refusing them) must not hold the fence back, whatever the request does.
+    if (this.fenceTimer) clearTimeout(this.fenceTimer);
+    this.fenceTimer = setTimeout(
+      () =>
+        void this.fence(
+          `cannot renew the lease: no successful renewal for ${Math.round((this.o.ttlMs * 2) / 3000)}s; stopped writing before it expires`,
+        ),
+      Math.max(0, this.fenceAt - performance.now()),
+    );
   }
 
   /** Takes the lease (UserError saying who holds it and what to do when this node may not), then keeps it. */
@@ -137,7 +149,10 @@ export class LeaseHolder {
   private async renew(): Promise<void> {
     const sent = performance.now();
     try {
-      this.took(await this.lease.renew(), sent);
+      const r = await withTimeout(this.lease.renew(), this.o.ttlMs / 3, "no answer from the store");
+      // Fenced meanwhile by the deadline: resuming (Litestream, hooks) is tryResume's, not a late answer's.
+      if (this.state.fenced) return;
+      this.took(r, sent);
     } catch (e) {
       if (e instanceof LeaseLostError) return this.fence(`${e.message}; this node stopped writing`, e.record);
       const left = Math.round((this.fenceAt - performance.now()) / 1000);
@@ -149,10 +164,10 @@ export class LeaseHolder {
   /** After a fence for an unreachable store: the lease may still be this node's, untouched. */
   private async tryResume(): Promise<void> {
     try {
-      const { record } = await this.lease.read();
+      const { record } = await withTimeout(this.lease.read(), this.o.ttlMs / 3, "no answer from the store");
       if (record && record.holder !== this.lease.node) return this.supersede(record);
       const sent = performance.now();
-      const r = await this.lease.acquire();
+      const r = await withTimeout(this.lease.acquire(), this.o.ttlMs / 3, "no answer from the store");
       this.took(r, sent);
       this.o.log.info({ epoch: r.epoch }, "the lease is this node's again; resuming");
       await this.o.onResume();
@@ -164,6 +179,7 @@ export class LeaseHolder {
   /** Stops this node's writers; `takenBy` (the lease as another node wrote it) makes the fence permanent. */
   private async fence(why: string, takenBy?: LeaseRecord): Promise<void> {
     if (this.state.fenced) return;
+    if (this.fenceTimer) clearTimeout(this.fenceTimer);
     this.state.fenced = why;
     this.o.log.error({ epoch: this.state.epoch }, why);
     if (takenBy && takenBy.holder !== this.lease.node) this.supersede(takenBy);
@@ -171,6 +187,7 @@ export class LeaseHolder {
   }
 
   private supersede(r: LeaseRecord): void {
+    if (this.fenceTimer) clearTimeout(this.fenceTimer);
     this.state.superseded = true;
     this.state.fenced = `${r.holder} took the lease at epoch ${r.epoch}; this node stays fenced until \`understudy rejoin\``;
     this.state.holder = r.holder;
@@ -182,6 +199,7 @@ export class LeaseHolder {
   /** Stops renewing and lets the lease go (a planned stop: it expires at once, the epoch stays). */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.fenceTimer) clearTimeout(this.fenceTimer);
     if (!this.state.fenced) await this.lease.release().catch(() => undefined);
   }
 }

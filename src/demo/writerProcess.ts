@@ -1,5 +1,5 @@
 import { writeFileSync } from "node:fs";
-import { LoadWriter } from "../../src/demo/load";
+import { LoadWriter } from "./load";
 
 /**
  * An application writing to a node's databases, as its own process: `node writerProcess.js DIR PIDFILE RATE DB…`.
@@ -16,3 +16,6 @@ if (require.main === module) {
     process.exit(0);
   });
 }
+
+/** This script's path, to spawn it. */
+export const WRITER = __filename;
