@@ -257,12 +257,15 @@ test("partition: the store cut off from the primary alone (network namespace) ma
     return;
   }
   t.after(() => {
-    ip("netns", "del", ns);
-    try {
-      ip("link", "del", hostIf);
-    } catch {
-      // went with the namespace
-    }
+    for (const a of [
+      ["netns", "del", ns],
+      ["link", "del", hostIf],
+    ])
+      try {
+        ip(...a);
+      } catch {
+        // the link went with the namespace
+      }
   });
   ip("link", "add", hostIf, "type", "veth", "peer", "name", nsIf);
   ip("link", "set", nsIf, "netns", ns);

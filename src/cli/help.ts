@@ -17,6 +17,7 @@ Commands:
   run                       the node daemon: replicate or follow as the lease says; switchover, automatic failover
   switchover --to NODE      planned handover to a caught-up standby, nothing lost (needs run on both nodes)
   promote                   make this standby the primary (failover): lease, copies, names, hook
+  drill --local [--fast]    the plan's DR drill on one machine, every §8.3 criterion measured, with a report
   rejoin                    set a superseded old primary's databases aside, with what it wrote after the fence
   restore DB -o PATH        restore one database from the store, optionally to a point in time
   verify                    check every replica in the store against its tier
@@ -194,6 +195,24 @@ understudy run. Run it again with the old primary's name to fail back.
 
 Example:
   understudy switchover --config examples/alai.yml --to forge`,
+
+  drill: `Usage: understudy drill --local [--fast] [--manual] [--scale 0.0005] [--report-dir drills] [--keep]
+       [--break heartbeat-webhook|replication|p0-database] [--json]
+
+The plan's section 8 drill on one machine, no cloud account: two nodes (ANVIL, FORGE) as process groups
+of their own, each running understudy run, health serve and an Ollama stand-in (FORGE also the inference
+monitor and proxy), a file store, the plan's 69 databases at --scale of their sizes under steady writes
+(mission-control.db's tasks included), and a heartbeat watcher posting to a Slack stand-in. It kills
+ANVIL's whole group (power loss), waits for the alert, fails over (automatic, or promote with --manual),
+checks FORGE serves writes and a test prompt, brings ANVIL back with rejoin and fails back with
+switchover, printing each step. It measures the plan's six criteria (alert latency, RPO, RTO, the 17 P0
+databases equal to the last upload, inference, no loss after failback) plus time to rejoin and the
+writes kept aside, and writes drill-TIME.md and .json to --report-dir. The plan's timings by default
+(heartbeat 60s, alert after 2 failures, lease 15s); --fast scales them for CI and the report says so.
+--break sets one thing up wrong on purpose, to see the drill catch it. Exit 0 only when all pass.
+
+Example:
+  understudy drill --local --fast`,
 
   rejoin: `Usage: understudy rejoin [--config FILE] [--node NAME] [--json]
 

@@ -3,6 +3,7 @@ import { importCommand, initCommand, renderCommand, validateCommand } from "./co
 import { demoCommand } from "./demoCommand";
 import { discoveryCommand } from "./discoveryCommands";
 import { doctorCommand } from "./doctorCommand";
+import { drillCommand } from "./drillCommand";
 import { promoteCommand, rejoinCommand, runCommand, switchoverCommand } from "./failoverCommands";
 import { costCommand, discoverCommand } from "./fleetCommands";
 import { followCommand, restoreCommand } from "./followCommands";
@@ -34,6 +35,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   rejoin: rejoinCommand,
   switchover: switchoverCommand,
   run: runCommand,
+  drill: drillCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

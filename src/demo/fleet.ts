@@ -7,6 +7,10 @@ import type { InventoryEntry } from "../fleet/inventory";
 export const DEMO_SCHEMA =
   "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL, kind TEXT NOT NULL, payload BLOB NOT NULL)";
 
+/** mission-control.db's task ledger, as far as the plan's drill looks at it. */
+export const TASKS_SCHEMA =
+  "CREATE TABLE IF NOT EXISTS tasks (id INTEGER PRIMARY KEY, title TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL)";
+
 /** Fills one database in WAL mode up to about `bytes`, in large transactions. */
 export function createDatabase(path: string, bytes: number, rowSize = 512): number {
   mkdirSync(dirname(path), { recursive: true });

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { DEMO_SCHEMA } from "./fleet";
+import { DEMO_SCHEMA, TASKS_SCHEMA } from "./fleet";
 
 /** Writes rows into every database of a fleet at a steady rate, the way the fleet's daemons would. */
 export class LoadWriter {
@@ -32,12 +32,27 @@ export class LoadWriter {
     }
   }
 
+  private tasks?: Database.Statement;
+
+  /**
+   * Also opens a task in `name` every tick, the way mission-control.db's ledger grows: the plan's drill counts
+   * `SELECT count(*) FROM tasks WHERE status='open'`.
+   */
+  tasksIn(name: string): this {
+    const d = this.dbs.find((x) => x.name === name);
+    if (!d) return this;
+    d.db.exec(TASKS_SCHEMA);
+    this.tasks = d.db.prepare("INSERT INTO tasks (title, status, created_at) VALUES (?, 'open', ?)");
+    return this;
+  }
+
   start(): void {
     const period = Math.max(5, Math.round(1000 / this.writesPerSecond));
     this.timer = setInterval(() => this.tick(), period);
   }
 
   tick(): void {
+    this.tasks?.run(`task ${this.writes}`, new Date().toISOString());
     for (const d of this.dbs) {
       const r = d.insert.run(new Date().toISOString(), randomBytes(this.rowSize));
       const now = Date.now();

@@ -9,6 +9,8 @@ import { LoadWriter } from "./load";
 if (require.main === module) {
   const [dir, pidFile, rate, ...names] = process.argv.slice(2);
   const load = new LoadWriter(dir, names, Number(rate));
+  // The task ledger the plan's drill counts, when the fleet has it.
+  if (names.includes("mission-control.db")) load.tasksIn("mission-control.db");
   writeFileSync(pidFile, String(process.pid));
   load.start();
   process.once("SIGTERM", () => {

@@ -11,7 +11,9 @@ export const BAD_CONFIGS = join(ROOT, "test", "fixtures", "bad-configs");
 export function tempDir(t: { after: (fn: () => void) => void }, tag = "test"): string {
   const dir = mkdtempSync(join(tmpdir(), `understudy-${tag}-`));
   // UNDERSTUDY_KEEP_TEST_DIRS=1 keeps them for a post-mortem.
-  if (!process.env.UNDERSTUDY_KEEP_TEST_DIRS) t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // A daemon still writing there must not make the removal throw: the test's other after-hooks would be skipped.
+  if (!process.env.UNDERSTUDY_KEEP_TEST_DIRS)
+    t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }));
   return dir;
 }
 

@@ -9,7 +9,7 @@ import { InferenceProxy } from "../../src/inference/proxy";
 import { Router } from "../../src/inference/router";
 import { EXAMPLES } from "./env";
 
-const STANDIN = join(__dirname, "..", "standins", "ollama.js");
+const STANDIN = join(__dirname, "..", "..", "src", "drill", "ollamaStandin.js");
 
 /** An Ollama stand-in in its own process, so it can be SIGKILLed like a crashed server and started again. */
 export class OllamaProcess {
