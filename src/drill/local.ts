@@ -323,7 +323,7 @@ replicate:
     const standbyReady = await until(
       "FORGE to follow",
       async () => (await httpStatus(standbyUrl)) === 200,
-      o.fast ? 60_000 : ready,
+      o.fast ? 30_000 : ready,
     )
       .then(() => true)
       .catch(() => false);
@@ -401,6 +401,15 @@ replicate:
     for (const n of followed) {
       const theirs = contents(join(anvil.dataDir, n));
       const mine = existsSync(join(forge.dataDir, n)) ? contents(join(forge.dataDir, n)) : undefined;
+      // A copy holds a prefix of what the primary committed; anything else (missing, someone's stray file) is no
+      // copy at all — the P0 check's business and a finding, not a lag.
+      const copy = !!mine?.ids.length && mine.ids.every((id, i) => theirs.ids[i] === id);
+      if (!copy && theirs.ids.length) {
+        m.findings.push(
+          `FORGE had no copy of ${n} when it took over (${mine ? "a file that is not ANVIL's database" : "missing"})`,
+        );
+        continue;
+      }
       const have = new Set(mine?.ids ?? []);
       const missing = theirs.ids.filter((id) => !have.has(id));
       const windowMs = missing.length ? killedAt - Date.parse(theirs.created.get(missing[0]) as string) : 0;
@@ -487,7 +496,7 @@ replicate:
           body: JSON.stringify({ model: "llama3.1:8b", prompt: "DR drill: are you there?", stream: false }),
           signal: AbortSignal.timeout(30_000),
         }).catch(() => undefined);
-        if (!res || res.status !== 200) return undefined;
+        if (res?.status !== 200) return undefined;
         const body = (await res.json()) as { response?: string };
         return body.response
           ? { target: res.headers.get("x-understudy-target") ?? "", text: body.response }
