@@ -1,9 +1,14 @@
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { DrillReport } from "../src/drill/report";
-import { cli, tempDir } from "./helpers/env";
+import { SlackStandin } from "../src/drill/slackStandin";
+import { HealthServer } from "../src/health/server";
+import { freePort } from "../src/util/net";
+import { cli, tempDir, waitFor } from "./helpers/env";
+import { extendConfig, makeFleet, SMALL_FLEET } from "./helpers/fleet";
+import { understudyProcess } from "./helpers/standby";
 
 async function drill(t: { after: (fn: () => void) => void }, extra: string[]) {
   const dir = tempDir(t, "drill");
@@ -50,4 +55,56 @@ test("drill: Litestream on the primary stalled for longer than the RPO fails the
   assert.equal(r.code, 1);
   assert.deepEqual(failed, ["FORGE DB data lag (RPO)"]);
   assert.ok((report.measurements.rpoMs ?? 0) >= 60_000);
+});
+
+test("drill check on a running pair: replicas, primary, standby and secrets pass; a heartbeat without a webhook fails with its fix; with one, --ping-slack reaches Slack", async (t) => {
+  const dir = tempDir(t, "drillcheck");
+  const { file } = await makeFleet(dir, SMALL_FLEET.slice(0, 2));
+  const ports = { primary: await freePort(), standby: await freePort() };
+  writeFileSync(
+    file,
+    readFileSync(file, "utf8")
+      .replace("    role: primary\n", `    role: primary\n    health-url: http://127.0.0.1:${ports.primary}\n`)
+      .replace("    role: standby\n", `    role: standby\n    health-url: http://127.0.0.1:${ports.standby}\n`),
+  );
+  const cfg = extendConfig(file, "failover:\n  lease-ttl: 3s");
+  for (const n of cfg.nodes) {
+    const h = new HealthServer({ node: n, readyLagMs: 60_000 });
+    await h.listen("127.0.0.1", ports[n.name as "primary" | "standby"]);
+    t.after(() => h.close());
+  }
+  for (const n of cfg.nodes) understudyProcess(t, ["run", "--config", file, "--node", n.name, "--metrics-listen", ""]);
+  await waitFor(
+    "a ready standby",
+    async () => {
+      const r = await fetch(`http://127.0.0.1:${ports.standby}/standby?lag=60s`).catch(() => undefined);
+      return r?.status === 200;
+    },
+    60_000,
+  );
+  const first = await cli(["drill", "check", "--config", file, "--node", "standby", "--json"]);
+  assert.equal(first.code, 1, first.stderr);
+  const checks = JSON.parse(first.stdout) as { check: string; status: string; detail: string; fix?: string }[];
+  const by = (c: string) => checks.find((x) => x.check === c);
+  assert.equal(by("replicas")?.status, "pass", by("replicas")?.detail);
+  assert.equal(by("primary")?.status, "pass", by("primary")?.detail);
+  assert.equal(by("standby standby")?.status, "pass", by("standby standby")?.detail);
+  assert.equal(by("heartbeat")?.status, "fail");
+  assert.match(by("heartbeat")?.fix ?? "", /heartbeat.targets and heartbeat.slack-webhook/);
+
+  const slack = new SlackStandin();
+  const hook = await slack.listen();
+  t.after(() => slack.close());
+  extendConfig(
+    file,
+    `heartbeat:\n  targets: [http://127.0.0.1:${ports.primary}/primary]\n  slack-webhook: env:DRILL_CHECK_WEBHOOK`,
+  );
+  const second = await cli(["drill", "check", "--config", file, "--node", "standby", "--ping-slack"], {
+    env: { DRILL_CHECK_WEBHOOK: hook },
+  });
+  assert.equal(second.code, 0, second.stdout);
+  assert.match(second.stdout, /heartbeat\s+PASS\s+.*a test ping reached Slack/);
+  assert.equal(slack.messages.length, 1);
+  assert.match(slack.messages[0].text, /drill check from standby: test ping/);
+  assert.ok(!second.stdout.includes(hook), "the webhook URL is a secret: never printed");
 });

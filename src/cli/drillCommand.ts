@@ -1,12 +1,15 @@
 import { resolve } from "node:path";
 import { UserError } from "../config/errors";
+import { selectNode } from "../config/load";
+import { drillCheck } from "../drill/check";
 import { BREAKS, type DrillBreak, runLocalDrill } from "../drill/local";
 import { drillReport, renderDrillMarkdown, writeDrillReport } from "../drill/report";
-import { COMMON, parse, printJson } from "./args";
+import { renderTable } from "../util/table";
+import { COMMON, config, parse, printJson } from "./args";
 import { numberArg } from "./opsArgs";
 
 export async function drillCommand(argv: string[]): Promise<number> {
-  const { values } = parse(
+  const { values, positionals } = parse(
     argv,
     {
       ...COMMON,
@@ -17,12 +20,28 @@ export async function drillCommand(argv: string[]): Promise<number> {
       keep: { type: "boolean", default: false },
       "report-dir": { type: "string", default: "drills" },
       break: { type: "string" },
+      "ping-slack": { type: "boolean", default: false },
     },
     "drill",
   );
+  if (positionals[0] === "check") {
+    const cfg = config(values);
+    const node = selectNode(cfg, { name: values.node });
+    const checks = await drillCheck(cfg, node, { pingSlack: values["ping-slack"] });
+    if (values.json) printJson(checks);
+    else
+      console.log(
+        renderTable([
+          ["CHECK", "RESULT", "DETAIL", "FIX"],
+          ...checks.map((c) => [c.check, c.status.toUpperCase(), c.detail, c.fix ?? ""]),
+        ]),
+      );
+    return checks.some((c) => c.status === "fail") ? 1 : 0;
+  }
+  if (positionals.length) throw new UserError(`unknown drill subcommand "${positionals[0]}": check, or --local`);
   if (!values.local)
     throw new UserError(
-      "only the local drill exists yet: understudy drill --local [--fast] (two nodes on this machine, no cloud account)",
+      "say which drill: understudy drill --local [--fast] (two nodes on this machine, no cloud account), or understudy drill check on the real pair",
     );
   const brk = values.break;
   if (brk !== undefined && !(BREAKS as readonly string[]).includes(brk))

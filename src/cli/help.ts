@@ -198,6 +198,7 @@ Example:
 
   drill: `Usage: understudy drill --local [--fast] [--manual] [--scale 0.0005] [--report-dir drills] [--keep]
        [--break heartbeat-webhook|replication|p0-database] [--json]
+       understudy drill check [--config FILE] [--node NAME] [--ping-slack] [--json]
 
 The plan's section 8 drill on one machine, no cloud account: two nodes (ANVIL, FORGE) as process groups
 of their own, each running understudy run, health serve and an Ollama stand-in (FORGE also the inference
@@ -211,8 +212,14 @@ writes kept aside, and writes drill-TIME.md and .json to --report-dir. The plan'
 (heartbeat 60s, alert after 2 failures, lease 15s); --fast scales them for CI and the report says so.
 --break sets one thing up wrong on purpose, to see the drill catch it. Exit 0 only when all pass.
 
+drill check runs the plan's 8.1 prerequisites on the real pair, one line each with the fix: every
+database has a replica, the primary serves /primary, each standby is ready within health.ready-lag,
+the inference monitor's health file is fresh, the failover names point at the primary, the heartbeat
+has targets and a webhook (--ping-slack posts a test message), this node's secrets resolve here.
+
 Example:
-  understudy drill --local --fast`,
+  understudy drill --local --fast
+  understudy drill check --config examples/alai.yml --node forge --ping-slack`,
 
   rejoin: `Usage: understudy rejoin [--config FILE] [--node NAME] [--json]
 
