@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 import pino from "pino";
+import { serveHeartbeatMetrics } from "../src/heartbeat/metrics";
 import { SlackWebhookNotifier } from "../src/heartbeat/slackWebhook";
 import { Heartbeat, type HeartbeatOptions } from "../src/heartbeat/watcher";
 import { BIN, cli, tempDir, waitFor } from "./helpers/env";
@@ -88,7 +89,7 @@ test("alert after 2 failures, escalate after 5, one recovery notice; nothing rep
   assert.equal(slack.to("OPS").length, 1);
   assert.match(
     slack.to("OPS")[0],
-    /:red_circle: 127\.0\.0\.1:\d+ is DOWN: 2 checks failed in a row since .* \(last: HTTP 503\)/,
+    /:red_circle: 127\.0\.0\.1:\d+\/health is DOWN: 2 checks failed in a row since .* \(last: HTTP 503\)/,
   );
   for (let i = 0; i < 2; i++) await hb.round();
   assert.equal(slack.got.length, 1, "no repeats between the alert and the escalation");
@@ -193,4 +194,33 @@ test("the watcher killed and restarted mid-incident keeps its counts: one alert,
   assert.equal(slack.to("ESC").length, 1, "escalated once, at the fifth failure");
   assert.match(slack.to("ESC")[0], /5 checks failed in a row/);
   assert.ok(!JSON.stringify(readFileSync(stateFile, "utf8")).includes("B0OPS"), "the state file holds no webhook URL");
+});
+
+test("an understudy endpoint's reason goes into the alert; the watcher's own metrics show the target down and its last round", async (t) => {
+  const dir = tempDir(t, "hbreason");
+  const slack = await slackStandin(t);
+  const server = http.createServer((_req, res) => {
+    res
+      .writeHead(503, { "content-type": "application/json" })
+      .end('{"ok":false,"reason":"understudy follow (pid 4242) is not running"}');
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/standby?lag=60s`;
+  const stateFile = join(dir, "state.json");
+  const hb = new Heartbeat([url], options(stateFile, slack));
+  await hb.round();
+  await hb.round();
+  assert.match(
+    slack.to("OPS")[0],
+    /127\.0\.0\.1:\d+\/standby\?lag=60s is DOWN: .*\(last: HTTP 503: understudy follow \(pid 4242\) is not running\)/,
+  );
+  const m = await serveHeartbeatMetrics(hb, stateFile, "127.0.0.1", 0);
+  t.after(() => new Promise<void>((r) => m.close(() => r())));
+  const text = await (await fetch(`http://127.0.0.1:${(m.address() as AddressInfo).port}/metrics`)).text();
+  assert.ok(text.includes(`understudy_heartbeat_up{target="${url}"} 0`), text);
+  assert.ok(text.includes(`understudy_heartbeat_consecutive_failures{target="${url}"} 2`), text);
+  assert.ok(text.includes(`understudy_heartbeat_alerting{target="${url}"} 1`), text);
+  const last = Number(/^understudy_heartbeat_last_round_timestamp_seconds (\S+)$/m.exec(text)?.[1]);
+  assert.ok(Math.abs(last - Date.now() / 1000) < 60, `last round ${last}`);
 });

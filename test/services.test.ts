@@ -78,7 +78,10 @@ test("render github-workflow: valid for GitHub's own parser, watches the whole w
   const out = join(dir, "heartbeat.yml");
   const r = await cli(["render", "github-workflow", "--tailscale", "-o", out, "--config", ALAI]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /ANVIL_HEALTH_URL, SLACK_OPS_WEBHOOK, SLACK_ESCALATION_WEBHOOK, TS_OAUTH_CLIENT_ID/);
+  assert.match(
+    r.stderr,
+    /ANVIL_HEALTH_URL and FORGE_HEALTH_URL \(base URLs, e\.g\. http:\/\/100\.103\.49\.98:8099\), SLACK_OPS_WEBHOOK, SLACK_ESCALATION_WEBHOOK, TS_OAUTH_CLIENT_ID/,
+  );
   const errors = JSON.parse(
     execFileSync(process.execPath, [join(ROOT, "test", "helpers", "checkWorkflow.mjs"), out], {
       cwd: ROOT,

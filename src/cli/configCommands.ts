@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import { renderPrometheusRules } from "../alerts/prometheusRules";
 import { UserError } from "../config/errors";
 import { parseConfig, selectNode } from "../config/load";
 import { STARTER_CONFIG } from "../config/starter";
@@ -84,9 +85,17 @@ export async function renderCommand(argv: string[]): Promise<number> {
   if (target === "launchd" || target === "systemd") return renderService(target, argv);
   if (target === "github-workflow") return renderWorkflow(argv);
   const { values, positionals } = parse(argv, LITESTREAM_RENDER_OPTIONS, "render");
+  if (positionals[0] === "prometheus-rules") {
+    const text = renderPrometheusRules(config(values));
+    if (values.output) {
+      writeOutput(values.output, text, "-o");
+      console.error(`wrote ${values.output}; check it with: promtool check rules ${values.output}`);
+    } else process.stdout.write(text);
+    return 0;
+  }
   if (positionals[0] !== "litestream")
     throw new UserError(
-      `unknown target "${positionals[0] ?? ""}"; one of litestream, launchd ROLE, systemd ROLE, github-workflow`,
+      `unknown target "${positionals[0] ?? ""}"; one of litestream, launchd ROLE, systemd ROLE, github-workflow, prometheus-rules`,
     );
   const role = values.role ?? "primary";
   if (role !== "primary" && role !== "standby") throw new UserError(`--role must be primary or standby, not "${role}"`);

@@ -1,10 +1,11 @@
 import { UserError } from "../config/errors";
 import { DEFAULT_HEARTBEAT } from "../config/opsConfig";
+import { serveHeartbeatMetrics } from "../heartbeat/metrics";
 import { SlackWebhookNotifier } from "../heartbeat/slackWebhook";
 import type { HeartbeatState } from "../heartbeat/state";
 import { Heartbeat } from "../heartbeat/watcher";
 import { renderTable } from "../util/table";
-import { COMMON, checkOutputPath, daemonLog, parse, printJson, untilSignal } from "./args";
+import { COMMON, checkOutputPath, daemonLog, listenAddress, parse, printJson, untilSignal } from "./args";
 import { countArg, durationArg, optionalConfig, webhookArg } from "./opsArgs";
 
 const OPTIONS = {
@@ -17,6 +18,7 @@ const OPTIONS = {
   reminder: { type: "string" },
   for: { type: "string" },
   "slack-webhook": { type: "string" },
+  "metrics-listen": { type: "string" },
   "escalation-webhook": { type: "string" },
 } as const;
 
@@ -74,6 +76,12 @@ export async function heartbeatCommand(argv: string[]): Promise<number> {
   }
   const stop = new AbortController();
   void untilSignal().then(() => stop.abort());
+  if (v["metrics-listen"]) {
+    const { host, port } = listenAddress(v["metrics-listen"], "--metrics-listen");
+    await serveHeartbeatMetrics(hb, stateFile, host, port).catch((e: Error) => {
+      throw new UserError(`--metrics-listen ${v["metrics-listen"]}: ${e.message}`);
+    });
+  }
   log.info({ targets, stateFile: v.state ?? cfg.stateFile, alertAfter, escalateAfter }, "watching");
   await hb.watch(stop.signal, durationArg(v.for, "for"));
   return 0;

@@ -92,7 +92,7 @@ Literal keys are never copied.
 Example:
   understudy import /Users/makinja/system/config/litestream.yml -o understudy.yml`,
 
-  render: `Usage: understudy render litestream|launchd ROLE|systemd ROLE|github-workflow [options]
+  render: `Usage: understudy render litestream|launchd ROLE|systemd ROLE|github-workflow|prometheus-rules [options]
 
 litestream --role primary|standby [--node NAME] [-o FILE]
   The Litestream v0.3.13 config for a node. primary: every database, replicating. standby: the databases
@@ -107,14 +107,19 @@ launchd ROLE | systemd ROLE [--node NAME] [-o FILE]
   (written 0600). Nothing secret is ever printed.
 github-workflow [--every 5] [--interval 60s] [--install CMD] [--tailscale] [-o FILE]
   A GitHub Actions heartbeat whose job watches for its whole window (schedules run at most every 5
-  minutes, often late) and carries the watcher's state between runs in the Actions cache.
+  minutes, often late) and carries the watcher's state between runs in the Actions cache. It watches
+  ANVIL_HEALTH_URL/primary and FORGE_HEALTH_URL/standby?lag=60s; alerts carry the endpoint's reason.
+prometheus-rules [-o FILE]
+  Alerting rules for understudy's metrics (no primary, Litestream down, standby lag above the RPO, a
+  stalled follower, the lease changing hands or flapping, an Ollama host down, the heartbeat silent).
 
 Example:
   understudy render litestream --role primary -o /etc/litestream.yml
   understudy render launchd follow --config examples/alai.yml --node forge
   understudy render launchd run --config examples/alai.yml --node forge
   understudy render systemd replicate --config examples/alai.yml
-  understudy render github-workflow --tailscale -o .github/workflows/heartbeat.yml`,
+  understudy render github-workflow --tailscale -o .github/workflows/heartbeat.yml
+  understudy render prometheus-rules --config examples/alai.yml -o /etc/prometheus/rules/understudy.yml`,
 
   replicate: `Usage: understudy replicate [--config FILE] [--node NAME] [--metrics-listen HOST:PORT]
 
@@ -304,7 +309,7 @@ Example:
 
   heartbeat: `Usage: understudy heartbeat watch|once URL… [--config FILE] [--interval 60s] [--timeout 10s]
          [--state FILE] [--alert-after 2] [--escalate-after 5] [--reminder 30m] [--for DURATION]
-         [--slack-webhook URL|REF] [--escalation-webhook URL|REF]
+         [--slack-webhook URL|REF] [--escalation-webhook URL|REF] [--metrics-listen HOST:PORT]
 
 The outside observer (run it on a third machine). Each check GETs every URL; 2xx is up. After
 --alert-after failures in a row it posts to Slack #ops (an incoming webhook), after --escalate-after to the
@@ -312,11 +317,13 @@ escalation webhook (a DM), reminds #ops every --reminder while still down, and p
 Counts, alerts sent and undelivered notices live in --state (default heartbeat-state.json), so a restarted
 watcher or a fresh CI job carries on. Webhooks: a secret reference (env:NAME, file:PATH) or a URL; or
 heartbeat.slack-webhook / heartbeat.escalation-webhook in the config. watch runs until stopped (or for
---for); once does one round and exits 1 if a target is down.
+--for); once does one round and exits 1 if a target is down. Watch /primary and /standby?lag=60s, not
+/health; a failed understudy endpoint's reason goes into the alert. --metrics-listen serves the
+watcher's own metrics (targets up, failures, last round) so a silent watcher is noticed too.
 
 Example:
-  understudy heartbeat watch http://100.103.49.98:8099/health --slack-webhook env:SLACK_OPS_WEBHOOK --escalation-webhook env:SLACK_DM_WEBHOOK
-  understudy heartbeat once http://100.103.49.98:8099/health --state /var/lib/understudy/heartbeat.json`,
+  understudy heartbeat watch http://100.103.49.98:8099/primary "http://100.104.164.86:8099/standby?lag=60s" --slack-webhook env:SLACK_OPS_WEBHOOK --escalation-webhook env:SLACK_DM_WEBHOOK --metrics-listen 127.0.0.1:9812
+  understudy heartbeat once http://100.103.49.98:8099/primary --state /var/lib/understudy/heartbeat.json`,
 
   discovery: `Usage: understudy discovery point NAME --to NODE [--address IP] [--provider hosts|command|dns]
        understudy discovery status [NAME…]

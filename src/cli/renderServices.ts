@@ -133,7 +133,7 @@ export async function renderWorkflow(argv: string[]): Promise<number> {
   if (v.output) {
     writeOutput(v.output, text, "-o");
     console.error(
-      `wrote ${v.output}; add the repository secrets ANVIL_HEALTH_URL, SLACK_OPS_WEBHOOK, SLACK_ESCALATION_WEBHOOK${v.tailscale ? ", TS_OAUTH_CLIENT_ID, TS_OAUTH_SECRET" : ""}`,
+      `wrote ${v.output}; add the repository secrets ANVIL_HEALTH_URL and FORGE_HEALTH_URL (base URLs, e.g. http://100.103.49.98:8099), SLACK_OPS_WEBHOOK, SLACK_ESCALATION_WEBHOOK${v.tailscale ? ", TS_OAUTH_CLIENT_ID, TS_OAUTH_SECRET" : ""}`,
     );
   } else process.stdout.write(text);
   return 0;

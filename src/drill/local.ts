@@ -351,6 +351,28 @@ replicate:
       await sleep(75_000);
     } else await sleep(o.fast ? 3000 : 20_000);
 
+    // The watcher must have seen ANVIL up before the failure, or a failed check from before it was up would count
+    // toward the alert and make it look faster than it is.
+    const hbUrl = cfg.heartbeat.targets[0];
+    const seenUp = await until(
+      "the heartbeat watcher to see ANVIL up",
+      () => {
+        try {
+          const st = JSON.parse(readFileSync(join(dir, "heartbeat-state.json"), "utf8")) as {
+            targets: Record<string, { status: string; consecutiveFailures: number }>;
+          };
+          return st.targets[hbUrl]?.status === "up" && st.targets[hbUrl].consecutiveFailures === 0;
+        } catch {
+          return false;
+        }
+      },
+      cfg.heartbeat.interval * 2 + 15_000,
+    ).catch(() => false);
+    if (seenUp) step("the heartbeat watcher sees ANVIL up");
+    else
+      m.findings.push(
+        "the heartbeat watcher never saw ANVIL up before the failure: its alert latency is not comparable",
+      );
     // Baseline (§8.2 step 1), then power loss (step 2).
     const mc = join(anvil.dataDir, "mission-control.db");
     m.baselineOpenTasks = contents(mc).openTasks;

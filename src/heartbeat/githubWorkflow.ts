@@ -63,11 +63,12 @@ ${ts}      - name: Restore the watcher's state
           restore-keys: understudy-heartbeat-
       - name: Watch for the whole window
         env:
-          TARGET_URL: \${{ secrets.ANVIL_HEALTH_URL }}
+          ANVIL_HEALTH_URL: \${{ secrets.ANVIL_HEALTH_URL }}
+          FORGE_HEALTH_URL: \${{ secrets.FORGE_HEALTH_URL }}
           SLACK_OPS_WEBHOOK: \${{ secrets.SLACK_OPS_WEBHOOK }}
           SLACK_ESCALATION_WEBHOOK: \${{ secrets.SLACK_ESCALATION_WEBHOOK }}
         run: >-
-          understudy heartbeat watch "$TARGET_URL"
+          understudy heartbeat watch "$ANVIL_HEALTH_URL/primary" "$FORGE_HEALTH_URL/standby?lag=60s"
           --interval ${o.interval} --for ${every}m --timeout 10s
           --alert-after ${o.alertAfter} --escalate-after ${o.escalateAfter}
           --state .understudy-heartbeat/state.json

@@ -31,19 +31,32 @@ export async function probe(url: string, timeoutMs: number): Promise<ProbeResult
       signal: AbortSignal.timeout(timeoutMs),
       headers: { "user-agent": "understudy-heartbeat" },
     });
-    await res.arrayBuffer();
+    const body = (await res.text()).slice(0, 2000);
     const ms = Math.round(performance.now() - started);
-    return res.ok
-      ? { ok: true, status: res.status, ms }
-      : { ok: false, status: res.status, error: `HTTP ${res.status}`, ms };
+    if (res.ok) return { ok: true, status: res.status, ms };
+    // understudy's endpoints say why in {"reason": …}: the alert carries it, not just the status.
+    let reason = "";
+    try {
+      reason = String((JSON.parse(body) as { reason?: unknown }).reason ?? "");
+    } catch {
+      // not one of ours: the status alone
+    }
+    return {
+      ok: false,
+      status: res.status,
+      error: `HTTP ${res.status}${reason ? `: ${reason.slice(0, 300)}` : ""}`,
+      ms,
+    };
   } catch (e) {
     return { ok: false, error: fetchFailure(e, timeoutMs), ms: Math.round(performance.now() - started) };
   }
 }
 
+/** Host and path: which node and which check (/primary, /standby?lag=60s), never credentials in the URL. */
 function label(url: string): string {
   try {
-    return new URL(url).host;
+    const u = new URL(url);
+    return `${u.host}${u.pathname === "/" ? "" : u.pathname}${u.search}`;
   } catch {
     return url;
   }
@@ -63,6 +76,9 @@ export class Heartbeat {
     private readonly o: HeartbeatOptions,
   ) {}
 
+  /** When the last round finished (for the watcher's own metrics). */
+  lastRoundAt?: number;
+
   async round(now = () => new Date()): Promise<HeartbeatState> {
     const state = readHeartbeatState(this.o.stateFile);
     const results = await Promise.all(this.targets.map((u) => probe(u, this.o.timeout)));
@@ -73,6 +89,7 @@ export class Heartbeat {
     });
     for (const t of Object.values(state.targets)) await this.deliver(t);
     writeHeartbeatState(this.o.stateFile, state);
+    this.lastRoundAt = Date.now();
     return state;
   }
 

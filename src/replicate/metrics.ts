@@ -12,6 +12,16 @@ export function renderReplicateMetrics(s: ReplicateState): string {
   metric("understudy_litestream_up", "gauge", "1 while the supervised Litestream process runs.", [
     [{}, ls.status === "running" ? 1 : 0],
   ]);
+  const lease = s.lease;
+  metric("understudy_lease_held", "gauge", "1 while this node holds the lease and is not fenced (it may upload).", [
+    [{ node: s.node }, lease?.holder === s.node && lease.epoch !== undefined && !lease.fenced ? 1 : 0],
+  ]);
+  metric(
+    "understudy_lease_epoch",
+    "gauge",
+    "The lease epoch this node last held or saw taken; rises on every change of hands.",
+    [[{ node: s.node }, lease?.epoch ?? 0]],
+  );
   metric("understudy_litestream_restarts_total", "counter", "Times the supervisor restarted Litestream.", [
     [{}, ls.restarts],
   ]);
