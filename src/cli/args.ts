@@ -5,6 +5,7 @@ import pino, { type Logger } from "pino";
 import { UserError } from "../config/errors";
 import { DEFAULT_CONFIG_FILE, loadConfig } from "../config/load";
 import type { UnderstudyConfig } from "../config/types";
+import { configureSecrets } from "../secrets/resolve";
 import { writeFileAtomic } from "../util/atomic";
 import { splitHostPort } from "../util/net";
 
@@ -42,7 +43,9 @@ export function firstPositional(argv: string[], ...optionSets: Options[]): strin
 }
 
 export function config(values: { config?: string | boolean }): UnderstudyConfig {
-  return loadConfig(String(values.config ?? DEFAULT_CONFIG_FILE));
+  const cfg = loadConfig(String(values.config ?? DEFAULT_CONFIG_FILE));
+  configureSecrets(cfg.secrets);
+  return cfg;
 }
 
 export function printJson(v: unknown): void {

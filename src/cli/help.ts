@@ -18,6 +18,8 @@ Commands:
   switchover --to NODE      planned handover to a caught-up standby, nothing lost (needs run on both nodes)
   promote                   make this standby the primary (failover): lease, copies, names, hook
   drill --local [--fast]    the plan's DR drill on one machine, every §8.3 criterion measured, with a report
+  secrets check             resolve every secret this node needs, saying which layer answered
+  secrets keep-session      keep the Bitwarden session unlocked (plan §7.3), as a service
   rejoin                    set a superseded old primary's databases aside, with what it wrote after the fence
   restore DB -o PATH        restore one database from the store, optionally to a point in time
   verify                    check every replica in the store against its tier
@@ -100,7 +102,8 @@ litestream --role primary|standby [--node NAME] [-o FILE]
   reads it from LITESTREAM_AZURE_ACCOUNT_KEY.
 launchd ROLE | systemd ROLE [--node NAME] [-o FILE]
   A service for one long-running role: run (the node daemon, the same on both nodes; the lease decides
-  what it does), replicate, follow, inference-monitor, inference-proxy, health, heartbeat, dns. launchd: RunAtLoad, KeepAlive, ThrottleInterval 10, logs in STATE_DIR/logs. systemd:
+  what it does), replicate, follow, inference-monitor, inference-proxy, health, heartbeat, dns, secrets
+  (keeps the Bitwarden session). launchd: RunAtLoad, KeepAlive, ThrottleInterval 10, logs in STATE_DIR/logs. systemd:
   Restart=always. Secrets stay references; env: ones need values in the service's environment:
   systemd reads them from --environment-file PATH (default /etc/understudy/ROLE.env; --write-environment-file
   writes it, mode 0600); launchd has no such file: use file: references, or --inline-secrets -o FILE
@@ -306,6 +309,19 @@ so it answers whatever else is down, and shows nothing secret. 200 or 503, like 
 
 Example:
   understudy health serve --config examples/alai.yml --node anvil`,
+
+  secrets: `Usage: understudy secrets check [--config FILE] [--node NAME] [--json]
+       understudy secrets keep-session [--config FILE] [--node NAME] [--interval 5m] [--once] [--json]
+
+check resolves every secret reference in the config on this node alone (env:, file:, bitwarden:ITEM[#FIELD],
+or a list of them tried in order) and shows which one answered, or the error; exit 1 if any fails.
+keep-session checks bw status every --interval and unlocks a locked vault with secrets.bitwarden.password
+(in bw's environment, never its command line), writing the session key to secrets.bitwarden.session-file
+(0600); it says when it cannot (not logged in: run bw login --apikey once).
+
+Example:
+  understudy secrets check --config examples/alai.yml --node forge
+  understudy secrets keep-session --config examples/alai.yml --node forge --once`,
 
   heartbeat: `Usage: understudy heartbeat watch|once URL… [--config FILE] [--interval 60s] [--timeout 10s]
          [--state FILE] [--alert-after 2] [--escalate-after 5] [--reminder 30m] [--for DURATION]

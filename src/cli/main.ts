@@ -12,6 +12,7 @@ import { heartbeatCommand } from "./heartbeatCommands";
 import { HELP } from "./help";
 import { inferenceCommand } from "./inferenceCommands";
 import { replicateCommand, statusCommand, verifyCommand } from "./replicateCommands";
+import { secretsCommand } from "./secretsCommands";
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   demo: demoCommand,
@@ -36,6 +37,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   switchover: switchoverCommand,
   run: runCommand,
   drill: drillCommand,
+  secrets: secretsCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

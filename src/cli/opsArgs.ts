@@ -3,13 +3,19 @@ import { UserError } from "../config/errors";
 import { DEFAULT_CONFIG_FILE, loadConfig } from "../config/load";
 import { parseSecretRef, type SecretRef } from "../config/secretRef";
 import type { UnderstudyConfig } from "../config/types";
-import { resolveSecret } from "../secrets/resolve";
+import { configureSecrets, resolveSecret } from "../secrets/resolve";
 import { parseDuration } from "../util/duration";
 
 /** The config when one is given or present; the ops commands also run on a third machine without one. */
 export function optionalConfig(file: string | undefined): UnderstudyConfig | undefined {
-  if (file && file !== DEFAULT_CONFIG_FILE) return loadConfig(file);
-  return existsSync(DEFAULT_CONFIG_FILE) ? loadConfig(DEFAULT_CONFIG_FILE) : undefined;
+  const cfg =
+    file && file !== DEFAULT_CONFIG_FILE
+      ? loadConfig(file)
+      : existsSync(DEFAULT_CONFIG_FILE)
+        ? loadConfig(DEFAULT_CONFIG_FILE)
+        : undefined;
+  if (cfg) configureSecrets(cfg.secrets);
+  return cfg;
 }
 
 /** A duration flag; `positive` for the ones where 0 means nothing sensible (intervals, timeouts). */

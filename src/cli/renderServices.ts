@@ -35,7 +35,7 @@ export async function renderService(kind: "launchd" | "systemd", argv: string[])
   const cfg = config(v);
   const node = selectNode(cfg, {
     name: v.node,
-    role: role === "run" ? undefined : role === "follow" ? "standby" : "primary",
+    role: role === "run" || role === "secrets" ? undefined : role === "follow" ? "standby" : "primary",
     runs: role === "follow" || role === "replicate" ? `understudy ${role}` : undefined,
   });
   const spec = serviceSpec(cfg, node, role);

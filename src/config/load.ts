@@ -9,6 +9,7 @@ import { readFailover } from "./failoverConfig";
 import { readInference } from "./inferenceConfig";
 import { readDiscovery, readHealth, readHeartbeat } from "./opsConfig";
 import { secret } from "./secretField";
+import { readSecrets } from "./secretsConfig";
 import type {
   AbsStoreConfig,
   CostConfig,
@@ -105,6 +106,7 @@ export function parseConfig(text: string, file: string): UnderstudyConfig {
   const heartbeat = readHeartbeat(top.map("heartbeat"), abs);
   const discovery = readDiscovery(top.map("discovery"), abs);
   const failover = readFailover(top.map("failover"));
+  const secrets = readSecrets(top.map("secrets"), abs);
   const blind = nodes.filter((n) => !n.healthUrl && !n.address && !n.tailscaleAddress).map((n) => n.name);
   if (failover.mode === "automatic" && blind.length)
     ctx.report(
@@ -133,6 +135,7 @@ export function parseConfig(text: string, file: string): UnderstudyConfig {
     heartbeat,
     discovery,
     failover,
+    secrets,
   };
 }
 

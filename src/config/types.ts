@@ -2,6 +2,7 @@ import type { FailoverConfig } from "./failoverConfig";
 import type { InferenceConfig } from "./inferenceTypes";
 import type { DiscoveryConfig, HealthConfig, HeartbeatConfig } from "./opsConfig";
 import type { SecretRef } from "./secretRef";
+import type { SecretsConfig } from "./secretsConfig";
 
 export type Role = "primary" | "standby";
 
@@ -136,6 +137,7 @@ export interface UnderstudyConfig {
   /** Ollama hosts, tier routing and failover rules (the plan's phase 4), when configured. */
   inference?: InferenceConfig;
   health: HealthConfig;
+  secrets: SecretsConfig;
   heartbeat: HeartbeatConfig;
   discovery: DiscoveryConfig;
   failover: FailoverConfig;

@@ -5,7 +5,7 @@ import type { SecretRef } from "../config/secretRef";
 import type { UnderstudyConfig } from "../config/types";
 import { discover } from "../fleet/discover";
 import { litestreamBinary, litestreamVersion } from "../litestream/binary";
-import { resolveSecret } from "../secrets/resolve";
+import { resolveSecretFrom } from "../secrets/resolve";
 import { openStore, storeBackend } from "../store/open";
 import { formatDuration } from "../util/duration";
 import { splitHostPort } from "../util/net";
@@ -83,8 +83,11 @@ export async function validateConfig(
     for (const [field, ref] of refs) {
       if (!ref) continue;
       try {
-        await resolveSecret(ref, field);
-        add("secret", "pass", `${field} (${ref.text}) resolves`);
+        const r = await resolveSecretFrom(ref, field);
+        const layer = ref.chain
+          ? ` — answered by ${r.from}${r.tried.length ? ` (${r.tried.map((t) => `${t.ref}: ${t.error}`).join("; ")})` : ""}`
+          : "";
+        add("secret", "pass", `${field} (${ref.text}) resolves${layer}`);
       } catch (e) {
         add("secret", missing, `${(e as Error).message}${note}`);
       }

@@ -12,6 +12,7 @@ export const ROLES = [
   "health",
   "heartbeat",
   "dns",
+  "secrets",
 ] as const;
 export type ServiceRole = (typeof ROLES)[number];
 
@@ -73,6 +74,13 @@ export function serviceSpec(cfg: UnderstudyConfig, node: NodeConfig, role: Servi
       ],
     },
     dns: { args: ["discovery", "serve-dns", ...c], description: "DNS responder for the failover names", secrets: [] },
+    secrets: {
+      args: ["secrets", "keep-session", ...c],
+      description: "keeps the Bitwarden session unlocked (plan section 7.3)",
+      secrets: cfg.secrets.bitwarden.password
+        ? [{ field: "secrets.bitwarden.password", ref: cfg.secrets.bitwarden.password }]
+        : [],
+    },
   };
   const t = table[role];
   return {
