@@ -29,8 +29,16 @@ test("examples/alai.yml reproduces the plan: nodes, store, tiers, all 69 invento
   assert.equal(cfg.store.account, "alaibackups0ebb");
   assert.equal(cfg.store.container, "system-db-backups");
   assert.equal(cfg.store.prefix, "litestream/");
-  assert.equal(cfg.store.accountKey?.text, "env:LITESTREAM_AZURE_ACCOUNT_KEY");
-  assert.equal(cfg.store.servicePrincipal?.clientSecret.text, "env:AZURE_CLIENT_SECRET");
+  assert.equal(cfg.store.accountKey?.text, "bitwarden:alai-storage-account-key || env:LITESTREAM_AZURE_ACCOUNT_KEY");
+  assert.deepEqual(
+    cfg.store.accountKey?.chain?.map((r) => r.scheme),
+    ["bitwarden", "env"],
+    "the plan's layers: Bitwarden, then break-glass",
+  );
+  assert.equal(
+    cfg.store.servicePrincipal?.clientSecret.text,
+    "bitwarden:alai-backup-writer || env:AZURE_CLIENT_SECRET",
+  );
 
   const tier = (n: string) => cfg.tiers.get(n);
   assert.deepEqual(

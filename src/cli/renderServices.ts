@@ -22,10 +22,17 @@ function roleArg(text: string | undefined): ServiceRole {
   throw new UserError(`ROLE is one of ${ROLES.join(", ")}${text ? `, not "${text}"` : ""}`);
 }
 
+/** The env: references a role reads, a chain's env: layers included (the break-glass one, usually). */
+function envSecrets(spec: ReturnType<typeof serviceSpec>): ReturnType<typeof serviceSpec>["secrets"] {
+  return spec.secrets.flatMap((s) =>
+    (s.ref.chain ?? [s.ref]).filter((r) => r.scheme === "env").map((ref) => ({ field: s.field, ref })),
+  );
+}
+
 /** Resolves the role's env: secrets to values, only when the operator asked for a file that holds them. */
 async function envValues(spec: ReturnType<typeof serviceSpec>): Promise<Record<string, string>> {
   const env: Record<string, string> = {};
-  for (const s of spec.secrets) if (s.ref.scheme === "env") env[s.ref.target] = await resolveSecret(s.ref, s.field);
+  for (const s of envSecrets(spec)) env[s.ref.target] = await resolveSecret(s.ref, s.field);
   return env;
 }
 
@@ -39,7 +46,7 @@ export async function renderService(kind: "launchd" | "systemd", argv: string[])
     runs: role === "follow" || role === "replicate" ? `understudy ${role}` : undefined,
   });
   const spec = serviceSpec(cfg, node, role);
-  const envRefs = spec.secrets.filter((s) => s.ref.scheme === "env");
+  const envRefs = envSecrets(spec);
   if (kind === "systemd" && v["inline-secrets"])
     throw new UserError(
       "--inline-secrets is for launchd, which has no environment file; a systemd unit reads its secrets from an EnvironmentFile: use --write-environment-file (written 0600)",

@@ -4,6 +4,7 @@ import { DEFAULT_SECRETS, type SecretsConfig } from "../config/secretsConfig";
 import { BitwardenSecretProvider } from "./bitwardenProvider";
 import { EnvSecretProvider } from "./envProvider";
 import { FileSecretProvider } from "./fileProvider";
+import { KeyVaultSecretProvider } from "./keyvaultProvider";
 import type { SecretProvider } from "./provider";
 
 let settings: SecretsConfig = DEFAULT_SECRETS;
@@ -13,7 +14,12 @@ const cache = new Map<string, { value: string; until: number }>();
 const REMOTE = new Set(["bitwarden", "keyvault"]);
 
 function build(s: SecretsConfig): SecretProvider[] {
-  return [new EnvSecretProvider(), new FileSecretProvider(), new BitwardenSecretProvider(s.bitwarden)];
+  return [
+    new EnvSecretProvider(),
+    new FileSecretProvider(),
+    new BitwardenSecretProvider(s.bitwarden),
+    new KeyVaultSecretProvider(s.keyvault, resolveSecret),
+  ];
 }
 
 /** Points the providers at the config's `secrets:` settings (called once the config is loaded). */
