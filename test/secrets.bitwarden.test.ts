@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { bwStandin } from "./helpers/bw";
 import { cli, tempDir } from "./helpers/env";
 import type { StandinVault } from "./standins/bw";
 
@@ -28,15 +29,7 @@ function setUp(t: { after: (fn: () => void) => void }) {
       { id: "0b4f8a52-1c1e-4f57-9c3a-000000000003", name: "slack-ops-old", login: { password: "old" } },
     ],
   };
-  const vaultFile = join(dir, "vault.json");
-  writeFileSync(vaultFile, JSON.stringify(vault));
-  const log = join(dir, "bw-calls.jsonl");
-  const bw = join(dir, "bw");
-  writeFileSync(
-    bw,
-    `#!/bin/sh\nexec "${process.execPath}" "${join(__dirname, "standins", "bw.js")}" --vault "${vaultFile}" --log "${log}" "$@"\n`,
-  );
-  chmodSync(bw, 0o755);
+  const { bw, log, setVault } = bwStandin(dir, vault);
   writeFileSync(join(dir, "break-glass"), `${BREAK_GLASS}\n`);
   writeFileSync(join(dir, "master"), `${MASTER}\n`);
   const file = join(dir, "understudy.yml");
@@ -64,11 +57,6 @@ databases:
   - { name: a.db, tier: P1 }
 `,
   );
-  const setVault = (f: (v: StandinVault) => void) => {
-    const v = JSON.parse(readFileSync(vaultFile, "utf8")) as StandinVault;
-    f(v);
-    writeFileSync(vaultFile, JSON.stringify(v));
-  };
   return { dir, file, log, setVault };
 }
 
