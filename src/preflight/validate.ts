@@ -10,6 +10,7 @@ import { openStore, storeBackend } from "../store/open";
 import { formatDuration } from "../util/duration";
 import { splitHostPort } from "../util/net";
 import { withTimeout } from "../util/timeout";
+import { secretsNeeded } from "./secretsNeeded";
 
 export type CheckResult = { check: string; status: "pass" | "fail" | "warn" | "skip"; detail: string };
 
@@ -93,22 +94,19 @@ export async function validateConfig(
       }
     }
   };
-  // Inference secrets are needed only where the proxy runs: a missing one is a warning, not a failure.
-  await resolves(
-    [
-      ["inference.claude.api-key", cfg.inference?.claude.apiKey],
-      ["inference.proxy.token", cfg.inference?.proxy.token],
-    ],
-    "warn",
-    " (needed where the inference proxy runs)",
-  );
   const s = cfg.store;
   const backend = storeBackend(s);
   for (const line of backend.preflight()) add(line.check, line.status, line.detail);
-  await resolves(
-    backend.secrets().map((x) => [x.field, x.ref] as [string, SecretRef]),
-    "fail",
-  );
+  // The store's secrets every node needs; the others only where their role runs: a missing one is a warning.
+  const where: Record<string, string> = {
+    inference: " (needed where the inference proxy runs)",
+    heartbeat: " (needed where the heartbeat watcher runs)",
+    secrets: " (needed where secrets keep-session runs)",
+  };
+  for (const { field, ref } of secretsNeeded(cfg)) {
+    const role = field.split(".")[0];
+    await resolves([[field, ref]], role === "store" ? "fail" : "warn", where[role] ?? "");
+  }
 
   if (!opts.online) {
     add("store-online", "skip", "pass --online to check the store is reachable and writable");
