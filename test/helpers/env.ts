@@ -8,12 +8,29 @@ export const BIN = join(ROOT, "bin", "understudy.js");
 export const EXAMPLES = join(ROOT, "examples");
 export const BAD_CONFIGS = join(ROOT, "test", "fixtures", "bad-configs");
 
+const toRemove: string[] = [];
+
+function removeAtExit(dir: string): void {
+  if (!toRemove.length)
+    process.once("exit", () => {
+      for (const d of toRemove)
+        try {
+          rmSync(d, { recursive: true, force: true });
+        } catch {
+          // a leftover temp dir is not worth failing the run for
+        }
+    });
+  toRemove.push(dir);
+}
+
 export function tempDir(t: { after: (fn: () => void) => void }, tag = "test"): string {
   const dir = mkdtempSync(join(tmpdir(), `understudy-${tag}-`));
   // UNDERSTUDY_KEEP_TEST_DIRS=1 keeps them for a post-mortem.
-  // A daemon still writing there must not make the removal throw: the test's other after-hooks would be skipped.
-  if (!process.env.UNDERSTUDY_KEEP_TEST_DIRS)
-    t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }));
+  // Removed when the test file's process exits, not in an after-hook: node:test runs a test's after-hooks in the
+  // order they were registered, so this one would run before the hooks that stop the daemons writing there —
+  // and a removal that throws (a daemon recreating a file) would skip those hooks and leave the daemons running.
+  if (!process.env.UNDERSTUDY_KEEP_TEST_DIRS) removeAtExit(dir);
+  void t;
   return dir;
 }
 
