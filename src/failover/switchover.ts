@@ -18,6 +18,8 @@ export interface SwitchoverRequest {
   epoch: number;
   requestedAt: string;
   reason?: string;
+  /** Written back by the primary when it gave up and resumed: why. */
+  abandoned?: string;
 }
 
 export function switchoverKey(prefix: string): string {
@@ -126,6 +128,8 @@ export async function switchover(
       await store.delete(switchoverKey(cfg.store.prefix)).catch(() => undefined);
       return { from: record.holder, to, epoch: cur.epoch, ms: Date.now() - t0, steps };
     }
+    const back = await readSwitchoverRequest(store, cfg.store.prefix).catch(() => undefined);
+    if (back?.requestedAt === req.requestedAt && back.abandoned) throw new Error(`${record.holder}: ${back.abandoned}`);
     if (offered && cur?.holder === record.holder && !cur.handoffTo)
       throw new Error(
         `${record.holder} withdrew the offer and resumed as the primary: ${to} did not take over in time (is \`understudy run\` running on ${to}?)`,
@@ -136,4 +140,14 @@ export async function switchover(
       ? `${to} did not take the lease in time (is \`understudy run\` running on ${to}?); ${record.holder} resumes when its offer times out`
       : `${record.holder} did not act on the request in ${Math.round(timeout / 1000)}s: is it running \`understudy run\` (not \`replicate\`)?`,
   );
+}
+
+/** The primary's answer to a request it acted on and gave up: written over the request, for the asker to read. */
+export async function markSwitchoverAbandoned(
+  store: ReplicaStore,
+  prefix: string,
+  req: SwitchoverRequest,
+  why: string,
+): Promise<void> {
+  await store.put(switchoverKey(prefix), Buffer.from(JSON.stringify({ ...req, abandoned: why })));
 }

@@ -91,17 +91,22 @@ export class LitestreamSupervisor extends EventEmitter<SupervisorEvents> {
   }
 
   /** SIGTERM to Litestream (it finishes its current upload and exits), SIGKILL after the grace period. */
-  async stop(graceMs = 15_000): Promise<void> {
+  /**
+   * SIGTERM, then SIGKILL after `graceMs`. Litestream 0.3 uploads what the WAL holds beyond its last upload on
+   * SIGTERM and exits 0: only that exit says everything committed before it is in the store. Resolves with how
+   * it ended; undefined when it was not running.
+   */
+  async stop(graceMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined> {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) return undefined;
+    return new Promise((resolve) => {
       const kill = setTimeout(() => child.kill("SIGKILL"), graceMs);
-      child.once("close", () => {
+      child.once("close", (code, signal) => {
         clearTimeout(kill);
-        resolve();
+        resolve({ code, signal });
       });
       child.kill("SIGTERM");
     });

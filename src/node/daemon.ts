@@ -5,7 +5,7 @@ import { readEpochFile } from "../failover/holder";
 import { Lease, type LeaseRecord } from "../failover/lease";
 import { promote } from "../failover/promote";
 import { rejoin } from "../failover/rejoin";
-import { readSwitchoverRequest, type SwitchoverRequest } from "../failover/switchover";
+import { markSwitchoverAbandoned, readSwitchoverRequest, type SwitchoverRequest } from "../failover/switchover";
 import { Follower } from "../follower/follower";
 import { Replicator } from "../replicate/replicator";
 import { CountingStore } from "../store/countingStore";
@@ -257,6 +257,7 @@ export class NodeDaemon {
     this.become("switching-over", `switchover to ${req.to} requested at ${req.requestedAt}`);
     const out = await r.handOff(req.to, this.cfg.failover.switchoverTimeout);
     if (!out.taken) {
+      await markSwitchoverAbandoned(this.store, this.cfg.store.prefix, req, out.detail).catch(() => undefined);
       this.become("primary", out.detail);
       return;
     }

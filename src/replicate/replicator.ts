@@ -46,6 +46,8 @@ const LITESTREAM_ENV = [
 ];
 /** The longest `stop()` takes, whatever the store does: a service manager's stop must not hang on the network. */
 export const STOP_DEADLINE_MS = 10_000;
+/** How long a switchover waits for Litestream's last upload: a planned handover is in no hurry. */
+const HANDOFF_STOP_MS = 60_000;
 
 export interface ReplicatorOptions {
   log: Logger;
@@ -477,25 +479,31 @@ export class Replicator {
     const env = { UNDERSTUDY_NODE: this.node.name, UNDERSTUDY_REASON: `switchover to ${to}` };
     const demote = this.cfg.failover.hooks.demote;
     if (demote) await runHook("demote", demote, this.cfg.failover.hookTimeout, env, log);
-    // SIGTERM: Litestream syncs what the WAL holds beyond its last upload, then exits.
-    await this.supervisor?.stop(STOP_DEADLINE_MS * 0.6);
-    this.final = true;
-    let published = false;
-    for (let i = 0; i < 10 && !published; i++) {
-      published = await this.publish(true);
-      if (!published) await new Promise((r) => setTimeout(r, 500));
-    }
+    // SIGTERM: Litestream uploads what the WAL holds beyond its last upload, then exits 0. A planned handover
+    // waits for that as long as it takes (a minute); any other ending means rows may be missing from the store.
+    const ended = await this.supervisor?.stop(HANDOFF_STOP_MS);
     const resume = async (why: string) => {
+      const detail = `switchover abandoned: ${why}; resumed`;
       this.final = false;
       this.handingOff = false;
       this.state.litestream.waitingFor = undefined;
       this.supervisor?.start();
       const hook = this.cfg.failover.hooks.promote;
       if (hook) await runHook("promote", hook, this.cfg.failover.hookTimeout, env, log);
-      log.warn(why);
-      return { taken: false, detail: why };
+      log.warn(detail);
+      return { taken: false, detail };
     };
-    if (!published) return resume("switchover abandoned: the final positions could not be published; resumed");
+    if (ended && (ended.signal || ended.code !== 0))
+      return resume(
+        `Litestream did not finish its last upload (${ended.signal ? `killed after ${HANDOFF_STOP_MS / 1000}s` : `exited with code ${ended.code}`})`,
+      );
+    this.final = true;
+    let published = false;
+    for (let i = 0; i < 10 && !published; i++) {
+      published = await this.publish(true);
+      if (!published) await new Promise((r) => setTimeout(r, 500));
+    }
+    if (!published) return resume("the final positions could not be published");
     await holder.offer(to);
     this.state.litestream.waitingFor = `switchover: final positions published; waiting for ${to} to take the lease`;
     this.dirty = true;
@@ -513,7 +521,7 @@ export class Replicator {
       if (holder.state.superseded) return { taken: true, detail: `${to} took the lease as the offer was withdrawn` };
       // The store does not answer: renewals go on, and fencing stops us in time if it stays away.
     }
-    return resume(`switchover abandoned: ${to} did not take the lease in ${Math.round(timeoutMs / 1000)}s; resumed`);
+    return resume(`${to} did not take the lease in ${Math.round(timeoutMs / 1000)}s`);
   }
 
   async stop(): Promise<void> {
