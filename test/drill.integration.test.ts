@@ -12,7 +12,10 @@ import { understudyProcess } from "./helpers/standby";
 
 async function drill(t: { after: (fn: () => void) => void }, extra: string[]) {
   const dir = tempDir(t, "drill");
-  const r = await cli(["drill", "--local", "--fast", "--json", "--report-dir", join(dir, "drills"), ...extra]);
+  // A drill on a loaded 2-core machine may take minutes; its own steps have their own deadlines.
+  const r = await cli(["drill", "--local", "--fast", "--json", "--report-dir", join(dir, "drills"), ...extra], {
+    timeoutMs: 540_000,
+  });
   const report = JSON.parse(r.stdout) as DrillReport & { report: { md: string; json: string } };
   const failed = report.criteria.filter((c) => !c.pass).map((c) => c.name);
   return { r, report, failed };

@@ -270,8 +270,8 @@ test("Litestream gets no secret of its parent; replicate stops within its deadli
   assert.equal(await exited, 0, stderr());
   const took = Date.now() - t0;
   process.kill(pid, "SIGCONT");
-  // The deadline is 10 s; the margin is for a slow machine, not for waiting on the store.
-  assert.ok(took < 20_000, `stopped in ${took} ms`);
+  // The deadline is 25 s (under the services' 30 s); the margin is for a slow machine, not for the store.
+  assert.ok(took < 35_000, `stopped in ${took} ms`);
   assert.match(stderr(), /stopped without publishing the final positions: the store did not answer/);
 });
 

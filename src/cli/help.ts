@@ -127,7 +127,7 @@ Example:
   replicate: `Usage: understudy replicate [--config FILE] [--node NAME] [--metrics-listen HOST:PORT]
 
 Runs Litestream as a supervised child on the primary: restarts it with exponential backoff, passes
-SIGTERM through (a stop takes at most 10s), logs its events as JSON, keeps per-database state in
+SIGTERM through (a stop takes at most 25s), logs its events as JSON, keeps per-database state in
 STATE_DIR/replicate-state.json, and serves Prometheus metrics (its own and Litestream's) on /metrics.
 Litestream starts only once this node holds the lease in the store (renewed every third of
 failover.lease-ttl); when it cannot renew, or another node took it, it fences itself (Litestream

@@ -44,8 +44,13 @@ const LITESTREAM_ENV = [
   "http_proxy",
   "no_proxy",
 ];
-/** The longest `stop()` takes, whatever the store does: a service manager's stop must not hang on the network. */
-export const STOP_DEADLINE_MS = 10_000;
+/**
+ * The longest `stop()` takes, whatever the store does: under the 30 s the rendered launchd and systemd units
+ * allow, so a service manager's stop never hangs on the network and never kills us first. Most of it is
+ * Litestream's: its last upload on SIGTERM is what makes a stop lose nothing (on a loaded machine with many
+ * databases it takes seconds; a store that does not answer gets it killed at 20 s).
+ */
+export const STOP_DEADLINE_MS = 25_000;
 /** How long a switchover waits for Litestream's last upload: a planned handover is in no hurry. */
 const HANDOFF_STOP_MS = 60_000;
 
@@ -532,7 +537,7 @@ export class Replicator {
     this.publishTimer = undefined;
     const deadline = Date.now() + STOP_DEADLINE_MS;
     // Litestream syncs what is left on SIGTERM; against a store that does not answer it is killed in time.
-    await this.supervisor?.stop(STOP_DEADLINE_MS * 0.6);
+    await this.supervisor?.stop(STOP_DEADLINE_MS * 0.8);
     // The standby fetches only up to the published positions: the last ones must reach the store, if it answers.
     let published = !this.store || this.cfg.replicate.publishInterval <= 0 || this.holder?.state.epoch === undefined;
     for (let attempt = 0, wait = 250; attempt < 5 && !published && Date.now() < deadline; attempt++, wait *= 2) {

@@ -40,12 +40,15 @@ export interface CliResult {
   stderr: string;
 }
 
-export function cli(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+export function cli(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolvePromise) => {
     execFile(
       process.execPath,
       [BIN, ...args],
-      { env: { ...process.env, ...opts.env }, cwd: opts.cwd ?? ROOT, timeout: 120_000 },
+      { env: { ...process.env, ...opts.env }, cwd: opts.cwd ?? ROOT, timeout: opts.timeoutMs ?? 120_000 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
         resolvePromise({ code, stdout, stderr });
