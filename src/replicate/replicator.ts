@@ -369,7 +369,11 @@ export class Replicator {
     }
     if (!force && Date.now() - this.lastPublishAt < this.cfg.replicate.publishInterval) return false;
     const m = this.manifest();
-    const key = JSON.stringify(Object.entries(m.databases).map(([k, v]) => [k, v.generation, v.index, v.offset]));
+    // The final flag is news too: a switchover's last manifest may carry positions already published.
+    const key = JSON.stringify([
+      m.final ?? false,
+      Object.entries(m.databases).map(([k, v]) => [k, v.generation, v.index, v.offset]),
+    ]);
     // Unchanged positions are republished every 30 s all the same: the standby reads the manifest's age to
     // tell an idle primary from one that stopped publishing.
     if (key === this.published && Date.now() - this.lastPublishAt < MANIFEST_HEARTBEAT_MS) return true;
