@@ -22,6 +22,7 @@ import { withTimeout } from "../util/timeout";
 import { GapWatch } from "./gapWatch";
 import { renderReplicateMetrics } from "./metrics";
 import { applyEvent, type DbReplicationState, type ReplicateState, writeReplicateState } from "./state";
+import { committedWalEnd, walUploaded } from "./walEnd";
 
 export const MANIFEST_HEARTBEAT_MS = 30_000;
 
@@ -488,6 +489,9 @@ export class Replicator {
     const env = { UNDERSTUDY_NODE: this.node.name, UNDERSTUDY_REASON: `switchover to ${to}` };
     const demote = this.cfg.failover.hooks.demote;
     if (demote) await runHook("demote", demote, this.cfg.failover.hookTimeout, env, log);
+    // The applications are stopped: wait until Litestream, still running, has uploaded every commit in each WAL
+    // (its exit alone is not proof: under load it has been seen to exit cleanly without the last frames).
+    const behind = await this.awaitWalUploaded(HANDOFF_STOP_MS);
     // SIGTERM: Litestream uploads what the WAL holds beyond its last upload, then exits 0. A planned handover
     // waits for that as long as it takes (a minute); any other ending means rows may be missing from the store.
     const ended = await this.supervisor?.stop(HANDOFF_STOP_MS);
@@ -502,6 +506,10 @@ export class Replicator {
       log.warn(detail);
       return { taken: false, detail };
     };
+    if (behind.length)
+      return resume(
+        `Litestream had not uploaded the last commits of ${behind.slice(0, 3).join(", ")}${behind.length > 3 ? ", …" : ""} after ${HANDOFF_STOP_MS / 1000}s`,
+      );
     if (ended && (ended.signal || ended.code !== 0))
       return resume(
         `Litestream did not finish its last upload (${ended.signal ? `killed after ${HANDOFF_STOP_MS / 1000}s` : `exited with code ${ended.code}`})`,
@@ -533,6 +541,23 @@ export class Replicator {
     return resume(`${to} did not take the lease in ${Math.round(timeoutMs / 1000)}s`);
   }
 
+  /**
+   * Waits up to `ms` for Litestream to have uploaded every commit each present database's WAL holds now
+   * (walUploaded); returns the databases still behind.
+   */
+  private async awaitWalUploaded(ms: number): Promise<string[]> {
+    const end = Date.now() + ms;
+    // The commits there are now: writers that keep going must not keep the target moving.
+    const targets = new Map([...this.dbs.values()].map((d) => [d.path, committedWalEnd(d.path)]));
+    const behind = () =>
+      [...this.dbs.values()]
+        .filter((d) => d.present && !walUploaded(d.path, d.position, targets.get(d.path)))
+        .map((d) => d.name);
+    while (Date.now() < end && behind().length && this.supervisor?.pid !== undefined)
+      await new Promise((r) => setTimeout(r, 100));
+    return behind();
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
@@ -540,8 +565,11 @@ export class Replicator {
     if (this.publishTimer) clearTimeout(this.publishTimer);
     this.publishTimer = undefined;
     const deadline = Date.now() + STOP_DEADLINE_MS;
-    // Litestream syncs what is left on SIGTERM; against a store that does not answer it is killed in time.
-    await this.supervisor?.stop(STOP_DEADLINE_MS * 0.8);
+    // Litestream uploads what is left on SIGTERM, but is first given a moment to upload what is already
+    // committed while it runs; against a store that does not answer it is killed in time.
+    const behind = await this.awaitWalUploaded(STOP_DEADLINE_MS * 0.3);
+    if (behind.length) this.opts.log.warn({ databases: behind }, "stopping Litestream before it uploaded every commit");
+    await this.supervisor?.stop(STOP_DEADLINE_MS * 0.5);
     // The standby fetches only up to the published positions: the last ones must reach the store, if it answers.
     let published = !this.store || this.cfg.replicate.publishInterval <= 0 || this.holder?.state.epoch === undefined;
     for (let attempt = 0, wait = 250; attempt < 5 && !published && Date.now() < deadline; attempt++, wait *= 2) {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { UserError } from "./errors";
@@ -21,10 +21,8 @@ export class DirLock {
 
   /** The pid of the live process holding the lock, or undefined when nobody holds it (or it died). */
   static holder(dir: string, role: string): number | undefined {
-    const pidFile = `${DirLock.file(dir, role)}.pid`;
-    if (!existsSync(pidFile)) return undefined;
-    const pid = Number(readFileSync(pidFile, "utf8").trim());
-    return Number.isInteger(pid) && processAlive(pid) ? pid : undefined;
+    const pid = Number(readPid(`${DirLock.file(dir, role)}.pid`));
+    return Number.isInteger(pid) && pid > 0 && processAlive(pid) ? pid : undefined;
   }
 
   /** `waitMs`: how long to wait for the holder to let go (writers that take turns); 0 refuses at once. */
@@ -40,7 +38,7 @@ export class DirLock {
     } catch (e) {
       db.close();
       if ((e as { code?: string }).code !== "SQLITE_BUSY") throw e;
-      const pid = existsSync(pidFile) ? readFileSync(pidFile, "utf8").trim() : "unknown";
+      const pid = readPid(pidFile) ?? "unknown";
       throw new UserError(
         `${dir} is in use by another understudy ${role} (pid ${pid}); stop it first, or give this one its own directory`,
       );
@@ -62,5 +60,14 @@ export class DirLock {
   release(): void {
     rmSync(this.pidFile, { force: true });
     this.db.close();
+  }
+}
+
+/** The pid a holder wrote, or undefined: the holder may remove the file between any check and the read. */
+function readPid(pidFile: string): string | undefined {
+  try {
+    return readFileSync(pidFile, "utf8").trim() || undefined;
+  } catch {
+    return undefined;
   }
 }
