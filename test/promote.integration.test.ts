@@ -72,6 +72,7 @@ test("promote after a power loss of the whole primary: refused while its lease l
     steps: { step: string; ok: boolean; ms: number }[];
     databases: { name: string; quickCheck: string; atRiskMs?: number; appliedUpTo?: string }[];
     notFollowed: string[];
+    restored: { name: string; rows: number }[];
   };
   assert.equal(r.epoch, 2);
   assert.deepEqual(r.previous, { holder: "primary", epoch: 1 });
@@ -79,7 +80,19 @@ test("promote after a power loss of the whole primary: refused while its lease l
     r.steps.every((s) => s.ok && Number.isFinite(s.ms)),
     JSON.stringify(r.steps),
   );
-  assert.deepEqual(r.notFollowed, ["vcr.db"]);
+  // vcr.db's tier does not follow: restored from the store before the applications start, in WAL mode.
+  assert.deepEqual(r.notFollowed, []);
+  assert.deepEqual(
+    r.restored.map((d) => d.name),
+    ["vcr.db"],
+  );
+  const vcr = new Database(join(standbyNode(cfg).dataDir, "vcr.db"), { readonly: true });
+  assert.equal(vcr.pragma("journal_mode", { simple: true }), "wal");
+  assert.equal(vcr.pragma("integrity_check", { simple: true }), "ok");
+  vcr.close();
+  const vcrRows = rows(join(standbyNode(cfg).dataDir, "vcr.db"));
+  assert.ok(vcrRows.length > 0 && r.restored[0].rows === vcrRows.length);
+  assert.deepEqual(vcrRows, rows(join(dataDir, "vcr.db")).slice(0, vcrRows.length), "a prefix of the primary's rows");
   await follow.exited;
   assert.ok(!alive(follow.pid), "promote stopped the follow daemon");
   assert.equal(readFileSync(marker, "utf8").trim(), "2", "the promote hook ran with the new epoch");

@@ -47,9 +47,13 @@ export async function promoteCommand(argv: string[]): Promise<number> {
       ]),
     ])}`,
   );
+  if (r.restored.length)
+    console.log(
+      `\nrestored from the store (their tier does not follow): ${r.restored.map((d) => `${d.name} (${d.rows} rows, up to ${d.upTo ?? "?"})`).join(", ")}`,
+    );
   if (r.notFollowed.length)
     console.log(
-      `\nnot on this node (their tier does not follow): ${r.notFollowed.join(", ")} — \`understudy restore DB -o PATH\` if needed`,
+      `\nNOT on this node (their tier does not follow and the restore failed): ${r.notFollowed.join(", ")} — \`understudy restore DB -o PATH\``,
     );
   console.log(
     `\nnext: start replicating as the new primary: understudy replicate --config ${cfg.file} --node ${node.name} (or load its service)`,

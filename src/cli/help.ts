@@ -174,8 +174,9 @@ Example:
 Failover on the standby when the primary is lost. Refuses while another node holds a live lease
 (--force --reason takes it anyway, logged). Stops the follow daemon, applies everything the store holds,
 reports per database how much may have been lost, takes the lease with the next epoch (the old primary
-is fenced for good), turns every copy into a WAL-mode database, points discovery.names here and runs
-failover.hooks.promote, timing each step. Then run understudy replicate on this node.
+is fenced for good), turns every copy into a WAL-mode database, restores the databases whose tier does
+not follow from the store, points discovery.names here and runs failover.hooks.promote, timing each
+step. Then run understudy replicate (or run) on this node.
 
 Example:
   understudy promote --config examples/alai.yml --node forge`,

@@ -579,10 +579,16 @@ replicate:
         equal: !!now && now.hash === was.hash && now.integrity === "ok",
       };
     });
+    // The tiers that do not follow come back from the store on each promotion: they must be on both nodes now.
     const notFollowed = names.filter((n) => !followed.includes(n));
-    if (notFollowed.length)
+    const missing = notFollowed.filter((n) => !existsSync(join(anvil.dataDir, n)));
+    if (missing.length)
       m.findings.push(
-        `${notFollowed.length} databases whose tier does not follow (${notFollowed.slice(0, 3).join(", ")}${notFollowed.length > 3 ? ", …" : ""}) were not on FORGE during the failover and are not in ANVIL's data dir after the failback (they are in the store and in ANVIL's set-aside dir): restore them with understudy restore, or make their tier follow`,
+        `${missing.length} databases whose tier does not follow are not in ANVIL's data dir after the failback (${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ", …" : ""}): restore them with understudy restore`,
+      );
+    else if (notFollowed.length)
+      step(
+        `the ${notFollowed.length} databases whose tier does not follow were restored from the store by each promotion`,
       );
     step(
       `after failback ANVIL's ${m.failback.filter((x) => x.equal).length}/${followed.length} followed databases equal FORGE's at the handover, row for row`,

@@ -1,11 +1,12 @@
-import { existsSync, renameSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, renameSync } from "node:fs";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import type { Logger } from "pino";
 import { effective } from "../config/load";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
 import { Follower } from "../follower/follower";
 import { readPosition } from "../follower/position";
+import { restoreDatabase } from "../follower/restore";
 import { formatPosition } from "../replica/layout";
 import { type PositionsManifest, readManifest } from "../replica/manifest";
 import { CountingStore } from "../store/countingStore";
@@ -43,7 +44,9 @@ export interface PromoteReport {
   previous?: { holder: string; epoch: number };
   steps: PromoteStep[];
   databases: PromoteDatabase[];
-  /** Tiers that do not follow: not on this node; restore them from the store if they are needed. */
+  /** Databases whose tier does not follow, restored from the store by the promotion. */
+  restored: { name: string; rows: number; upTo?: string }[];
+  /** Databases whose tier does not follow that are still not on this node (their restore failed). */
   notFollowed: string[];
 }
 
@@ -226,6 +229,38 @@ export async function promote(cfg: UnderstudyConfig, node: NodeConfig, o: Promot
     return [undefined, `${databases.length} databases in WAL mode, quick_check ok`];
   });
 
+  // The tiers the standby does not follow are in the store: restored before the applications start, or they
+  // would open empty files in their place (and this node would replicate those as the databases).
+  const restored: PromoteReport["restored"] = [];
+  const notFollowed = cfg.databases.filter((d) => !effective(cfg, d).follow);
+  if (notFollowed.length)
+    await step(
+      "restore the databases that are not followed",
+      async () => {
+        const failed: string[] = [];
+        for (const db of notFollowed) {
+          const path = join(node.dataDir, db.name);
+          if (existsSync(path)) continue;
+          try {
+            mkdirSync(dirname(path), { recursive: true });
+            const r = await restoreDatabase(cfg, db, path);
+            const conn = new Database(path, { timeout: 10_000 });
+            try {
+              conn.pragma("journal_mode = WAL");
+            } finally {
+              conn.close();
+            }
+            restored.push({ name: db.name, rows: r.rows, upTo: r.upTo });
+          } catch (e) {
+            failed.push(`${db.name}: ${(e as Error).message.split("\n")[0]}`);
+          }
+        }
+        if (failed.length) throw new Error(`not restored: ${failed.join("; ")}`);
+        return [undefined, `${restored.length} restored from the store (their tier does not follow)`];
+      },
+      false,
+    );
+
   const address = node.tailscaleAddress ?? node.address;
   if (cfg.discovery.names.length && address)
     await step(
@@ -263,7 +298,8 @@ export async function promote(cfg: UnderstudyConfig, node: NodeConfig, o: Promot
     previous: previous ? { holder: previous.holder, epoch: previous.epoch } : undefined,
     steps,
     databases,
-    notFollowed: cfg.databases.filter((d) => !effective(cfg, d).follow).map((d) => d.name),
+    restored,
+    notFollowed: notFollowed.map((d) => d.name).filter((n) => !existsSync(join(node.dataDir, n))),
   };
 }
 
