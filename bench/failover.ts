@@ -26,8 +26,8 @@ import { WRITER } from "../src/demo/writerProcess";
 import type { LeaseRecord } from "../src/failover/lease";
 import { digestDatabase } from "../src/fleet/rowHash";
 import { HealthServer } from "../src/health/server";
-import type { NodeState } from "../src/node/state";
-import { freePort } from "../src/util/net";
+import { readNodeState } from "../src/node/state";
+import { freePort, httpStatus } from "../src/util/net";
 import { renderTable } from "../src/util/table";
 
 const { values } = parseArgs({
@@ -70,18 +70,6 @@ async function until<T>(what: string, fn: () => T | Promise<T>, ms = 180_000): P
   }
 }
 
-async function status(url: string): Promise<number> {
-  return (await fetch(url, { signal: AbortSignal.timeout(3000) }).catch(() => ({ status: 0 }))).status;
-}
-
-function nodeState(n: NodeConfig): NodeState | undefined {
-  try {
-    return JSON.parse(readFileSync(join(n.stateDir, "node-state.json"), "utf8")) as NodeState;
-  } catch {
-    return undefined;
-  }
-}
-
 function readJson<T>(path: string): T | undefined {
   try {
     return JSON.parse(readFileSync(path, "utf8")) as T;
@@ -120,14 +108,12 @@ async function setUp(mode: "automatic" | "manual"): Promise<Pair> {
     metricsListen: "",
     syncInterval: "1s",
     restartBackoffMin: "200ms",
+    healthUrls: { primary: `http://127.0.0.1:${ports.primary}`, standby: `http://127.0.0.1:${ports.standby}` },
   });
-  yaml = yaml
-    .replace("    role: primary\n", `    role: primary\n    health-url: http://127.0.0.1:${ports.primary}\n`)
-    .replace("    role: standby\n", `    role: standby\n    health-url: http://127.0.0.1:${ports.standby}\n`)
-    .replace(
-      "replicate:\n",
-      `failover:\n  mode: ${mode}\n  lease-ttl: ${TTL}\n  check-interval: 1s\n  failed-checks: 3\nreplicate:\n`,
-    );
+  yaml = yaml.replace(
+    "replicate:\n",
+    `failover:\n  mode: ${mode}\n  lease-ttl: ${TTL}\n  check-interval: 1s\n  failed-checks: 3\nreplicate:\n`,
+  );
   const file = join(dir, "understudy.yml");
   writeFileSync(file, yaml);
   const cfg = parseConfig(yaml, file);
@@ -193,10 +179,10 @@ async function failoverTrial(mode: "automatic" | "manual"): Promise<Trial> {
     const app = writer(p, primary);
     const prim = runNode(p, "primary");
     runNode(p, "standby", mode === "automatic" ? "run" : "follow");
-    await until("/primary", async () => (await status(`http://127.0.0.1:${p.ports.primary}/primary`)) === 200);
+    await until("/primary", async () => (await httpStatus(`http://127.0.0.1:${p.ports.primary}/primary`)) === 200);
     await until(
       "a ready standby",
-      async () => (await status(`http://127.0.0.1:${p.ports.standby}/standby?lag=60s`)) === 200,
+      async () => (await httpStatus(`http://127.0.0.1:${p.ports.standby}/standby?lag=60s`)) === 200,
     );
     await sleep(3000);
     const killedAt = Date.now();
@@ -220,7 +206,7 @@ async function failoverTrial(mode: "automatic" | "manual"): Promise<Trial> {
     }
     await until(
       "/primary on the standby",
-      async () => (await status(`http://127.0.0.1:${p.ports.standby}/primary`)) === 200,
+      async () => (await httpStatus(`http://127.0.0.1:${p.ports.standby}/primary`)) === 200,
     );
     const primaryMs = Date.now() - killedAt;
     const survived = NAMES.reduce((a, n) => a + rows(join(standby.dataDir, n)), 0);
@@ -262,10 +248,10 @@ async function switchoverTrial(): Promise<{ ms: number; lost: number }> {
     writer(p, primary);
     runNode(p, "primary");
     runNode(p, "standby");
-    await until("/primary", async () => (await status(`http://127.0.0.1:${p.ports.primary}/primary`)) === 200);
+    await until("/primary", async () => (await httpStatus(`http://127.0.0.1:${p.ports.primary}/primary`)) === 200);
     await until(
       "a ready standby",
-      async () => (await status(`http://127.0.0.1:${p.ports.standby}/standby?lag=60s`)) === 200,
+      async () => (await httpStatus(`http://127.0.0.1:${p.ports.standby}/standby?lag=60s`)) === 200,
     );
     await sleep(3000);
     const t0 = Date.now();
@@ -276,7 +262,7 @@ async function switchoverTrial(): Promise<{ ms: number; lost: number }> {
     );
     const ms = Date.now() - t0;
     JSON.parse(out);
-    await until("the old primary to follow", () => nodeState(primary)?.role === "standby");
+    await until("the old primary to follow", () => readNodeState(primary.stateDir)?.role === "standby");
     const parent = join(p.dir);
     const aside = readdirSync(parent).find((d) => d.startsWith("primary.set-aside-")) as string;
     let lost = 0;

@@ -4,33 +4,21 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "
 import { join } from "node:path";
 import { test } from "node:test";
 import Database from "better-sqlite3";
-import type { NodeConfig, UnderstudyConfig } from "../src/config/types";
+import type { UnderstudyConfig } from "../src/config/types";
 import { AZURITE_KEY, AzuriteServer } from "../src/demo/azurite";
 import { WRITER } from "../src/demo/writerProcess";
 import { type LeaseRecord, leaseKey } from "../src/failover/lease";
 import { HealthServer } from "../src/health/server";
-import type { NodeState } from "../src/node/state";
+import { readNodeState } from "../src/node/state";
 import { FileStore } from "../src/store/fileStore";
 import { openStore } from "../src/store/open";
-import { freePort } from "../src/util/net";
+import { httpStatus } from "../src/util/net";
 import { KEY_ENV } from "./helpers/azurite";
 import { BIN, cli, tempDir, waitFor } from "./helpers/env";
-import { extendConfig, makeFleet, SMALL_FLEET, startPrimary } from "./helpers/fleet";
+import { extendConfig, healthPorts, makeFleet, SMALL_FLEET, startPrimary } from "./helpers/fleet";
 import { alive, understudyProcess } from "./helpers/standby";
 
 type T = { after: (fn: () => Promise<void> | void) => void };
-
-function nodeState(n: NodeConfig): NodeState | undefined {
-  try {
-    return JSON.parse(readFileSync(join(n.stateDir, "node-state.json"), "utf8")) as NodeState;
-  } catch {
-    return undefined;
-  }
-}
-
-async function status(url: string): Promise<number> {
-  return (await fetch(url, { signal: AbortSignal.timeout(5000) }).catch(() => ({ status: 0 }))).status;
-}
 
 function ids(path: string): number[] {
   const db = new Database(path, { readonly: true, timeout: 5000 });
@@ -60,18 +48,6 @@ function group(t: T, argv: string[], prefix: string[] = []): { pid: number; chil
   return { pid, child, err: () => err };
 }
 
-/** The two nodes' health endpoints on ports of their own, written into the config as each node's health-url. */
-async function withHealthUrls(file: string): Promise<{ primary: number; standby: number }> {
-  const ports = { primary: await freePort(), standby: await freePort() };
-  writeFileSync(
-    file,
-    readFileSync(file, "utf8")
-      .replace("    role: primary\n", `    role: primary\n    health-url: http://127.0.0.1:${ports.primary}\n`)
-      .replace("    role: standby\n", `    role: standby\n    health-url: http://127.0.0.1:${ports.standby}\n`),
-  );
-  return ports;
-}
-
 async function serveHealth(t: T, cfg: UnderstudyConfig, ports: { primary: number; standby: number }) {
   const servers: Record<string, HealthServer> = {};
   for (const n of cfg.nodes) {
@@ -99,8 +75,8 @@ test("automatic failover: never while the lease lives (primary unreachable but r
   const dir = tempDir(t, "auto");
   const entries = SMALL_FLEET.slice(0, 2);
   const names = entries.map((e) => e.name);
-  const { file, dataDir } = await makeFleet(dir, entries);
-  const ports = await withHealthUrls(file);
+  const { ports, healthUrls } = await healthPorts();
+  const { file, dataDir } = await makeFleet(dir, entries, { healthUrls });
   const cfg = extendConfig(
     file,
     `failover:
@@ -118,12 +94,12 @@ test("automatic failover: never while the lease lives (primary unreachable but r
   const s = understudyProcess(t, ["run", "--config", file, "--node", "standby", "--metrics-listen", ""]);
   await waitFor(
     "/primary on the primary",
-    async () => (await status(`http://127.0.0.1:${ports.primary}/primary`)) === 200,
+    async () => (await httpStatus(`http://127.0.0.1:${ports.primary}/primary`)) === 200,
     60_000,
   );
   await waitFor(
     "the standby ready",
-    async () => (await status(`http://127.0.0.1:${ports.standby}/standby?lag=60s`)) === 200,
+    async () => (await httpStatus(`http://127.0.0.1:${ports.standby}/standby?lag=60s`)) === 200,
     60_000,
   );
 
@@ -131,16 +107,16 @@ test("automatic failover: never while the lease lives (primary unreachable but r
   await health.primary.close();
   await waitFor(
     "the standby to count failed checks",
-    () => (nodeState(standby)?.primaryCheck.failures ?? 0) >= 4,
+    () => (readNodeState(standby.stateDir)?.primaryCheck.failures ?? 0) >= 4,
     30_000,
   );
   await new Promise((r) => setTimeout(r, 4000));
-  assert.equal(nodeState(standby)?.role, "standby", "never while the lease lives");
-  assert.match(nodeState(standby)?.waitingFor ?? "", /the lease of primary to expire/);
+  assert.equal(readNodeState(standby.stateDir)?.role, "standby", "never while the lease lives");
+  assert.match(readNodeState(standby.stateDir)?.waitingFor ?? "", /the lease of primary to expire/);
   const h2 = new HealthServer({ node: primary, readyLagMs: 60_000 });
   await h2.listen("127.0.0.1", ports.primary);
   t.after(() => h2.close().catch(() => undefined));
-  await waitFor("the checks to pass again", () => nodeState(standby)?.primaryCheck.failures === 0, 30_000);
+  await waitFor("the checks to pass again", () => readNodeState(standby.stateDir)?.primaryCheck.failures === 0, 30_000);
 
   // Power loss: the application, the daemon and Litestream stop at once.
   const killedAt = Date.now();
@@ -148,11 +124,11 @@ test("automatic failover: never while the lease lives (primary unreachable but r
   process.kill(-p.pid, "SIGKILL");
   await waitFor(
     "/primary on the standby",
-    async () => (await status(`http://127.0.0.1:${ports.standby}/primary`)) === 200,
+    async () => (await httpStatus(`http://127.0.0.1:${ports.standby}/primary`)) === 200,
     90_000,
   );
   const rto = Date.now() - killedAt;
-  const st = nodeState(standby);
+  const st = readNodeState(standby.stateDir);
   assert.equal(st?.role, "primary");
   assert.match(
     st?.transitions.find((x) => x.to === "promoting")?.detail ?? "",
@@ -182,7 +158,11 @@ test("automatic failover: never while the lease lives (primary unreachable but r
   const oldGens = join(dir, "store", "litestream");
   const before = objectsUnder(oldGens);
   const back = understudyProcess(t, ["run", "--config", file, "--node", "primary", "--metrics-listen", ""]);
-  await waitFor("the old primary to see it was superseded", () => nodeState(primary)?.role === "superseded", 30_000);
+  await waitFor(
+    "the old primary to see it was superseded",
+    () => readNodeState(primary.stateDir)?.role === "superseded",
+    30_000,
+  );
   await new Promise((r) => setTimeout(r, 3000));
   const after = objectsUnder(oldGens);
   for (const [k, mtime] of after) {
@@ -195,13 +175,17 @@ test("automatic failover: never while the lease lives (primary unreachable but r
       `${k} changed after the old primary came back`,
     );
   }
-  assert.equal(await status(`http://127.0.0.1:${ports.primary}/primary`), 503);
+  assert.equal(await httpStatus(`http://127.0.0.1:${ports.primary}/primary`), 503);
   const rj = await cli(["rejoin", "--config", file, "--node", "primary", "--json"]);
   assert.equal(rj.code, 0, rj.stderr);
-  await waitFor("the old primary to follow after rejoin", () => nodeState(primary)?.role === "standby", 30_000);
+  await waitFor(
+    "the old primary to follow after rejoin",
+    () => readNodeState(primary.stateDir)?.role === "standby",
+    30_000,
+  );
   await waitFor(
     "its copies to be ready",
-    async () => (await status(`http://127.0.0.1:${ports.primary}/standby?lag=60s`)) === 200,
+    async () => (await httpStatus(`http://127.0.0.1:${ports.primary}/standby?lag=60s`)) === 200,
     90_000,
   );
   assert.ok(alive(s.pid) && alive(back.pid), `${s.stderr()}\n${back.stderr()}`);
@@ -283,10 +267,11 @@ test("partition: the store cut off from the primary alone (network namespace) ma
   const entries = SMALL_FLEET.slice(0, 2);
   const names = entries.map((e) => e.name);
   const container = `part${process.pid}`;
+  const { ports, healthUrls } = await healthPorts();
   const { file, dataDir } = await makeFleet(dir, entries, {
     store: { type: "abs", endpoint: azurite.endpoint, container, keyEnv: KEY_ENV },
+    healthUrls,
   });
-  const ports = await withHealthUrls(file);
   const demoted = join(dir, "demoted-at");
   const cfg = extendConfig(
     file,
@@ -312,12 +297,12 @@ test("partition: the store cut off from the primary alone (network namespace) ma
   const s = understudyProcess(t, ["run", "--config", file, "--node", "standby", "--metrics-listen", ""]);
   await waitFor(
     "/primary on the primary",
-    async () => (await status(`http://127.0.0.1:${ports.primary}/primary`)) === 200,
+    async () => (await httpStatus(`http://127.0.0.1:${ports.primary}/primary`)) === 200,
     60_000,
   );
   await waitFor(
     "the standby ready",
-    async () => (await status(`http://127.0.0.1:${ports.standby}/standby?lag=60s`)) === 200,
+    async () => (await httpStatus(`http://127.0.0.1:${ports.standby}/standby?lag=60s`)) === 200,
     60_000,
   );
 
@@ -325,7 +310,7 @@ test("partition: the store cut off from the primary alone (network namespace) ma
   const cutAt = Date.now();
   await waitFor("the primary to demote", () => existsSync(demoted), 30_000);
   process.kill(-app.pid, "SIGKILL"); // the demote hook's job, done by the test: the apps stop
-  await waitFor("the standby to promote itself", () => nodeState(standby)?.role === "primary", 90_000);
+  await waitFor("the standby to promote itself", () => readNodeState(standby.stateDir)?.role === "primary", 90_000);
   const lease = JSON.parse((await store.get(leaseKey("litestream/"))).toString()) as LeaseRecord;
   assert.equal(lease.holder, "standby");
   const demotedAt = Number(readFileSync(demoted, "utf8"));
@@ -364,10 +349,7 @@ test("partition: the store cut off from the primary alone (network namespace) ma
   const healed = await inOld();
   await waitFor(
     "the old primary to see it was superseded",
-    async () => {
-      const st = JSON.parse(readFileSync(join(cfg.nodes[0].stateDir, "node-state.json"), "utf8")) as NodeState;
-      return st.role === "superseded";
-    },
+    () => readNodeState(cfg.nodes[0].stateDir)?.role === "superseded",
     60_000,
   );
   await new Promise((r) => setTimeout(r, 3000));

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import Database from "better-sqlite3";
@@ -8,10 +8,10 @@ import type { NodeConfig } from "../src/config/types";
 import { WRITER } from "../src/demo/writerProcess";
 import { digestDatabase } from "../src/fleet/rowHash";
 import { HealthServer } from "../src/health/server";
-import type { NodeState } from "../src/node/state";
-import { freePort } from "../src/util/net";
+import { readNodeState } from "../src/node/state";
+import { httpStatus } from "../src/util/net";
 import { cli, tempDir, waitFor } from "./helpers/env";
-import { extendConfig, makeFleet, SMALL_FLEET } from "./helpers/fleet";
+import { extendConfig, healthPorts, makeFleet, SMALL_FLEET } from "./helpers/fleet";
 import { alive, understudyProcess } from "./helpers/standby";
 
 /** An application process writing to one node's databases; stopped by the demote hook through its pid file. */
@@ -30,18 +30,6 @@ function writer(t: { after: (fn: () => Promise<void>) => void }, dir: string, no
   return { pid: child.pid as number, exited, ready: () => existsSync(pidFile) };
 }
 
-function nodeState(n: NodeConfig): NodeState | undefined {
-  try {
-    return JSON.parse(readFileSync(join(n.stateDir, "node-state.json"), "utf8")) as NodeState;
-  } catch {
-    return undefined;
-  }
-}
-
-async function status(url: string): Promise<number> {
-  return (await fetch(url, { signal: AbortSignal.timeout(5000) }).catch(() => ({ status: 0 }))).status;
-}
-
 function setAsideDir(n: NodeConfig): string {
   const parent = join(n.dataDir, "..");
   const base = n.dataDir.split("/").pop() as string;
@@ -54,17 +42,11 @@ test("switchover under writes and back (failback): `understudy run` on both node
   const dir = tempDir(t, "switchover");
   const entries = SMALL_FLEET.slice(0, 2);
   const names = entries.map((e) => e.name);
-  const { file } = await makeFleet(dir, entries);
-  const ports = { primary: await freePort(), standby: await freePort() };
+  const { ports, healthUrls } = await healthPorts();
+  const { file } = await makeFleet(dir, entries, { healthUrls });
   // The demote hook stops the applications the way a real one would: synchronously, before Litestream's last sync.
   const pidFile = join(dir, "writer-$UNDERSTUDY_NODE.pid");
   const demote = `p=$(cat ${pidFile}); kill -TERM $p; while kill -0 $p 2>/dev/null; do sleep 0.05; done; echo $UNDERSTUDY_NODE >> ${join(dir, "demoted")}`;
-  writeFileSync(
-    file,
-    readFileSync(file, "utf8")
-      .replace("    role: primary\n", `    role: primary\n    health-url: http://127.0.0.1:${ports.primary}\n`)
-      .replace("    role: standby\n", `    role: standby\n    health-url: http://127.0.0.1:${ports.standby}\n`),
-  );
   const cfg = extendConfig(
     file,
     `failover:
@@ -86,12 +68,12 @@ test("switchover under writes and back (failback): `understudy run` on both node
   );
   await waitFor(
     "the primary to serve /primary",
-    async () => (await status(`http://127.0.0.1:${ports.primary}/primary`)) === 200,
+    async () => (await httpStatus(`http://127.0.0.1:${ports.primary}/primary`)) === 200,
     60_000,
   );
   await waitFor(
     "the standby to be ready",
-    async () => (await status(`http://127.0.0.1:${ports.standby}/standby?lag=60s`)) === 200,
+    async () => (await httpStatus(`http://127.0.0.1:${ports.standby}/standby?lag=60s`)) === 200,
     60_000,
   );
 
@@ -104,7 +86,11 @@ test("switchover under writes and back (failback): `understudy run` on both node
   assert.ok(!alive(app1.pid), "the demote hook stopped the application");
 
   // The old primary set its databases aside and follows: what it wrote is exactly what the new primary has.
-  await waitFor("the old primary to follow the new one", () => nodeState(primary)?.role === "standby", 60_000);
+  await waitFor(
+    "the old primary to follow the new one",
+    () => readNodeState(primary.stateDir)?.role === "standby",
+    60_000,
+  );
   const aside = setAsideDir(primary);
   const report = JSON.parse(readFileSync(join(aside, "rejoin-report.json"), "utf8")) as {
     databases: { name: string; unreplicated: Record<string, number>; compareError?: string }[];
@@ -124,24 +110,28 @@ test("switchover under writes and back (failback): `understudy run` on both node
   }
   await waitFor(
     "/primary on the new primary",
-    async () => (await status(`http://127.0.0.1:${ports.standby}/primary`)) === 200,
+    async () => (await httpStatus(`http://127.0.0.1:${ports.standby}/primary`)) === 200,
     60_000,
   );
-  assert.equal(await status(`http://127.0.0.1:${ports.primary}/primary`), 503, "the old primary is not the primary");
+  assert.equal(
+    await httpStatus(`http://127.0.0.1:${ports.primary}/primary`),
+    503,
+    "the old primary is not the primary",
+  );
 
   // Failback: the application moves with the primary, then everything goes back.
   const app2 = writer(t, dir, standby, names);
   await waitFor("the application to write on the new primary", app2.ready);
   await waitFor(
     "the old primary to be a ready standby",
-    async () => (await status(`http://127.0.0.1:${ports.primary}/standby?lag=60s`)) === 200,
+    async () => (await httpStatus(`http://127.0.0.1:${ports.primary}/standby?lag=60s`)) === 200,
     90_000,
   );
   const back = await cli(["switchover", "--config", file, "--to", "primary", "--json"]);
   assert.equal(back.code, 0, `${back.stderr}\n${runs.map((r) => r.stderr()).join("\n")}`);
   assert.equal((JSON.parse(back.stdout) as { epoch: number }).epoch, 3);
   await app2.exited;
-  await waitFor("the second old primary to follow", () => nodeState(standby)?.role === "standby", 60_000);
+  await waitFor("the second old primary to follow", () => readNodeState(standby.stateDir)?.role === "standby", 60_000);
   const aside2 = setAsideDir(standby);
   for (const n of names) {
     const was = digestDatabase(join(aside2, n));

@@ -1,7 +1,6 @@
 import { selectNode } from "../config/load";
-import { secretsNeeded } from "../preflight/secretsNeeded";
+import { checkSecrets } from "../preflight/secretsNeeded";
 import { SessionKeeper } from "../secrets/keepSession";
-import { resolveSecretFrom } from "../secrets/resolve";
 import { UserError } from "../util/errors";
 import { renderTable } from "../util/table";
 import { COMMON, config, daemonLog, parse, printJson, untilSignal } from "./args";
@@ -12,21 +11,7 @@ export async function secretsCommand(argv: string[]): Promise<number> {
   if (sub === "check") {
     const { values } = parse(rest, COMMON, "secrets check");
     const cfg = config(values);
-    const rows: { field: string; reference: string; answeredBy?: string; tried: string[]; error?: string }[] = [];
-    for (const { field, ref } of secretsNeeded(cfg)) {
-      try {
-        const r = await resolveSecretFrom(ref, field);
-        rows.push({
-          field,
-          reference: ref.text,
-          answeredBy: r.from,
-          tried: r.tried.map((t) => `${t.ref}: ${t.error}`),
-        });
-      } catch (e) {
-        if (!(e instanceof UserError)) throw e;
-        rows.push({ field, reference: ref.text, tried: [], error: e.message });
-      }
-    }
+    const rows = await checkSecrets(cfg);
     if (values.json) printJson(rows);
     else
       console.log(

@@ -12,6 +12,8 @@ export interface FleetConfigOptions {
   /** Overrides every tier's sync interval (benchmarks and tests that want speed). */
   syncInterval?: string;
   restartBackoffMin?: string;
+  /** Each node's health-url (where its `health serve` answers), for tests and drills that check the peer. */
+  healthUrls?: { primary?: string; standby?: string };
 }
 
 /** An understudy.yml for a local fleet: what the demo, the tests and the benchmarks run against. */
@@ -35,10 +37,12 @@ export function fleetConfigYaml(o: FleetConfigOptions): string {
     "nodes:",
     "  primary:",
     "    role: primary",
+    ...(o.healthUrls?.primary ? [`    health-url: ${o.healthUrls.primary}`] : []),
     `    data-dir: ${JSON.stringify(o.dataDir)}`,
     `    state-dir: ${JSON.stringify(o.stateDir)}`,
     "  standby:",
     "    role: standby",
+    ...(o.healthUrls?.standby ? [`    health-url: ${o.healthUrls.standby}`] : []),
     `    data-dir: ${JSON.stringify(o.standbyDir)}`,
     ...store,
     "litestream:",

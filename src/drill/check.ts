@@ -1,10 +1,10 @@
 import { existsSync, statSync } from "node:fs";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
-import { runDoctor } from "../doctor/checks";
 import { discoveryProvider } from "../failover/discovery/factory";
 import { Lease } from "../failover/lease";
 import { SlackWebhookNotifier } from "../heartbeat/slackWebhook";
 import { checkPrimary, primaryHealthUrl, standbyNotReady } from "../node/primaryCheck";
+import { checkSecrets } from "../preflight/secretsNeeded";
 import { verifyStore } from "../replicate/verify";
 import { resolveSecret } from "../secrets/resolve";
 import { openStore } from "../store/open";
@@ -141,13 +141,16 @@ export async function drillCheck(
     });
   }
 
-  for (const c of await runDoctor(cfg, node))
-    if (c.check === "credentials")
-      out.push({
-        check: "secrets",
-        status: c.status === "fail" ? "fail" : c.status === "pass" ? "pass" : "warn",
-        detail: c.detail,
-        fix: c.fix,
-      });
+  // The node's secrets, resolved here alone (not the whole doctor: its peer and disk checks are not §8.1's).
+  const secrets = await checkSecrets(cfg);
+  const failed = secrets.filter((r) => r.error);
+  out.push({
+    check: "secrets",
+    status: failed.length ? "fail" : "pass",
+    detail: failed.length
+      ? failed.map((r) => r.error).join("; ")
+      : `${secrets.length} resolve on ${node.name}: ${secrets.map((r) => `${r.field} by ${r.answeredBy}`).join(", ")}`,
+    fix: failed.length ? "understudy secrets check shows each layer; fix the reference or its value" : undefined,
+  });
   return out;
 }

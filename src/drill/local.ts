@@ -14,10 +14,10 @@ import { loadInventory } from "../fleet/inventory";
 import { digestDatabase } from "../fleet/rowHash";
 import { buildFromReplica } from "../follower/build";
 import { litestreamBinary, litestreamVersion } from "../litestream/binary";
-import type { NodeState } from "../node/state";
+import { readNodeState } from "../node/state";
 import { type PositionsManifest, readManifest } from "../replica/manifest";
 import { openStore, replicaPrefix } from "../store/open";
-import { freePort } from "../util/net";
+import { freePort, httpStatus } from "../util/net";
 import type { DrillMeasurements } from "./criteria";
 import { SlackStandin } from "./slackStandin";
 
@@ -59,20 +59,8 @@ async function until<T>(what: string, fn: () => Maybe<T> | Promise<Maybe<T>>, ms
   }
 }
 
-async function httpStatus(url: string): Promise<number> {
-  return (await fetch(url, { signal: AbortSignal.timeout(3000) }).catch(() => ({ status: 0 }))).status;
-}
-
 function sh(arg: string): string {
   return `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-
-function readNodeState(n: NodeConfig): NodeState | undefined {
-  try {
-    return JSON.parse(readFileSync(join(n.stateDir, "node-state.json"), "utf8")) as NodeState;
-  } catch {
-    return undefined;
-  }
 }
 
 function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -177,16 +165,12 @@ export async function runLocalDrill(o: LocalDrillOptions): Promise<{ m: DrillMea
       metricsListen: "",
       syncInterval: "1s",
       restartBackoffMin: "200ms",
+      healthUrls: { primary: `http://127.0.0.1:${ports.anvil}`, standby: `http://127.0.0.1:${ports.forge}` },
     });
+    // The plan's names for the two nodes.
     yaml = yaml
-      .replace(
-        "  primary:\n    role: primary\n",
-        `  anvil:\n    role: primary\n    health-url: http://127.0.0.1:${ports.anvil}\n`,
-      )
-      .replace(
-        "  standby:\n    role: standby\n",
-        `  forge:\n    role: standby\n    health-url: http://127.0.0.1:${ports.forge}\n`,
-      )
+      .replace("  primary:\n    role: primary\n", "  anvil:\n    role: primary\n")
+      .replace("  standby:\n    role: standby\n", "  forge:\n    role: standby\n")
       .replace(
         "replicate:\n",
         `failover:
@@ -413,7 +397,11 @@ replicate:
       // What launchd's KeepAlive does once promote has stopped the run daemon: start it again; the lease makes it the primary.
       startGroup("forge-run-again", [{ log: "forge-run-2", argv: node(forge, ["run", "--metrics-listen", ""]) }]);
     }
-    await until("FORGE to be the primary", () => readNodeState(forge)?.role === "primary" || undefined, 600_000);
+    await until(
+      "FORGE to be the primary",
+      () => readNodeState(forge.stateDir)?.role === "primary" || undefined,
+      600_000,
+    );
     m.promotedMs = Date.now() - killedAt;
     step(`FORGE holds the lease and replicates as the new epoch (${(m.promotedMs / 1000).toFixed(1)}s after the kill)`);
 
@@ -488,8 +476,7 @@ replicate:
     );
 
     // FORGE serves: the applications start there (what the promote hook does), their writes reach the store.
-    const forgeApps = startGroup("forge-apps", [apps(forge)]);
-    void forgeApps;
+    startGroup("forge-apps", [apps(forge)]);
     const firstWriteAt = Date.now();
     await until(
       "a write on FORGE uploaded as the new epoch",
@@ -505,7 +492,7 @@ replicate:
     );
     m.rtoMs = Date.now() - killedAt;
     step(
-      `FORGE serves writes: a write there is in the store as epoch ${readNodeState(forge)?.epoch} (RTO ${(m.rtoMs / 1000).toFixed(1)}s)`,
+      `FORGE serves writes: a write there is in the store as epoch ${readNodeState(forge.stateDir)?.epoch} (RTO ${(m.rtoMs / 1000).toFixed(1)}s)`,
     );
 
     // Inference through the proxy, ANVIL's Ollama being gone.
@@ -534,7 +521,7 @@ replicate:
     anvilG = anvilGroup(false);
     await until(
       "ANVIL to see it was superseded",
-      () => readNodeState(anvil)?.role === "superseded" || undefined,
+      () => readNodeState(anvil.stateDir)?.role === "superseded" || undefined,
       120_000,
     );
     step("ANVIL is back: superseded, uploads nothing, waits for rejoin");
@@ -564,7 +551,11 @@ replicate:
     if (sw.code !== 0) throw new Error(`failback switchover failed: ${sw.stderr.trim().split("\n").pop()}`);
     m.failbackMs = (JSON.parse(sw.stdout) as { ms: number }).ms;
     step(`failback: switchover to ANVIL in ${(m.failbackMs / 1000).toFixed(1)}s`);
-    await until("FORGE to follow ANVIL again", () => readNodeState(forge)?.role === "standby" || undefined, 120_000);
+    await until(
+      "FORGE to follow ANVIL again",
+      () => readNodeState(forge.stateDir)?.role === "standby" || undefined,
+      120_000,
+    );
     const aside = readdirSync(dir)
       .filter((d) => d.startsWith("forge.set-aside-"))
       .sort()

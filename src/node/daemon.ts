@@ -85,7 +85,6 @@ export class NodeDaemon {
       ttlMs: this.cfg.failover.leaseTtl,
       maxSkewMs: this.cfg.failover.maxClockSkew,
     });
-    this.state.primaryCheck.url = undefined;
     this.save();
     // The role comes from the lease; a store that does not answer is waited for, and said so.
     let record: LeaseRecord | undefined;

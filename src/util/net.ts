@@ -73,3 +73,14 @@ export function fetchFailure(e: unknown, timeoutMs?: number): string {
   if (err.name === "TimeoutError") return timeoutMs ? `no answer within ${timeoutMs / 1000}s` : "no answer in time";
   return err.cause?.code ?? err.cause?.message ?? err.message;
 }
+
+/** The status a GET of `url` answers with, or 0 when nothing answers in time: for polling a health endpoint. */
+export async function httpStatus(url: string, timeoutMs = 3000): Promise<number> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    await res.arrayBuffer();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}

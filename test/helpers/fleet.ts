@@ -68,3 +68,15 @@ export function extendConfig(file: string, lines: string): UnderstudyConfig {
   writeFileSync(file, readFileSync(file, "utf8").replace("replicate:\n", `${lines.replace(/\n?$/, "\n")}replicate:\n`));
   return loadConfig(file);
 }
+
+/** Two free ports for the nodes' health servers, and the health-url of each, for makeFleet's `healthUrls`. */
+export async function healthPorts(): Promise<{
+  ports: { primary: number; standby: number };
+  healthUrls: { primary: string; standby: string };
+}> {
+  const ports = { primary: await freePort(), standby: await freePort() };
+  return {
+    ports,
+    healthUrls: { primary: `http://127.0.0.1:${ports.primary}`, standby: `http://127.0.0.1:${ports.standby}` },
+  };
+}
