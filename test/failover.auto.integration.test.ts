@@ -202,7 +202,9 @@ test("50 concurrent promotions leave exactly one holder; the others say who won 
     file,
     readFileSync(file, "utf8").replace(/ {2}standby:\n {4}role: standby\n {4}data-dir: [^\n]+\n/, standbys),
   );
-  const cfg = extendConfig(file, "failover:\n  lease-ttl: 3s");
+  // A lease that outlives the race: 50 promote processes on two cores take seconds to start, and a winner's lease
+  // that expired meanwhile (a CLI promote does not renew it) could rightly be taken again by a late one.
+  const cfg = extendConfig(file, "failover:\n  lease-ttl: 60s");
   // A primary that replicated for a while and stopped: its lease is let go, its replica is in the store.
   const { r, load } = await startPrimary(t, cfg, ["mission-control.db"], 20);
   await waitFor("an upload", () => (r.state.databases[0]?.uploads ?? 0) > 2);

@@ -1,12 +1,14 @@
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
 import { UserError } from "../config/errors";
 import { selectNode } from "../config/load";
 import { drillCheck } from "../drill/check";
 import { BREAKS, type DrillBreak, runLocalDrill } from "../drill/local";
+import { runPairDrill } from "../drill/pair";
 import { drillReport, renderDrillMarkdown, writeDrillReport } from "../drill/report";
 import { renderTable } from "../util/table";
 import { COMMON, config, parse, printJson } from "./args";
-import { numberArg } from "./opsArgs";
+import { durationArg, numberArg } from "./opsArgs";
 
 export async function drillCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(
@@ -18,9 +20,17 @@ export async function drillCommand(argv: string[]): Promise<number> {
       manual: { type: "boolean", default: false },
       scale: { type: "string", default: "0.0005" },
       keep: { type: "boolean", default: false },
-      "report-dir": { type: "string", default: "drills" },
+      "report-dir": { type: "string" },
       break: { type: "string" },
       "ping-slack": { type: "boolean", default: false },
+      yes: { type: "boolean", default: false },
+      promote: { type: "boolean", default: false },
+      "ignore-checks": { type: "boolean", default: false },
+      trigger: { type: "string" },
+      recover: { type: "string" },
+      rejoin: { type: "string" },
+      "heartbeat-record": { type: "string" },
+      "step-timeout": { type: "string" },
     },
     "drill",
   );
@@ -38,10 +48,11 @@ export async function drillCommand(argv: string[]): Promise<number> {
       );
     return checks.some((c) => c.status === "fail") ? 1 : 0;
   }
-  if (positionals.length) throw new UserError(`unknown drill subcommand "${positionals[0]}": check, or --local`);
+  if (positionals[0] === "run") return drillRun(values);
+  if (positionals.length) throw new UserError(`unknown drill subcommand "${positionals[0]}": check, run, or --local`);
   if (!values.local)
     throw new UserError(
-      "say which drill: understudy drill --local [--fast] (two nodes on this machine, no cloud account), or understudy drill check on the real pair",
+      "say which drill: understudy drill --local [--fast] (two nodes on this machine, no cloud account), or understudy drill check, then drill run, on the real pair",
     );
   const brk = values.break;
   if (brk !== undefined && !(BREAKS as readonly string[]).includes(brk))
@@ -57,11 +68,75 @@ export async function drillCommand(argv: string[]): Promise<number> {
     },
   });
   const r = drillReport(m);
-  const out = writeDrillReport(resolve(values["report-dir"] as string), r);
+  const out = writeDrillReport(resolve((values["report-dir"] as string | undefined) ?? "drills"), r);
   if (values.json) printJson({ ...r, report: out });
   else {
     console.log(`\n${renderDrillMarkdown(r)}`);
     console.log(`report: ${out.md} (and ${out.json})${m.error || values.keep ? `; the drill's files: ${dir}` : ""}`);
+  }
+  return r.pass ? 0 : 1;
+}
+
+type Values = ReturnType<typeof parse>["values"] & Record<string, string | boolean | undefined>;
+
+/** Reads one line from the terminal. */
+function ask(question: string): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  return new Promise((res) =>
+    rl.question(question, (a) => {
+      rl.close();
+      res(a.trim());
+    }),
+  );
+}
+
+/** `drill run`: the prerequisites, the operator's confirmation, then the measured drill on the real pair. */
+async function drillRun(values: Values): Promise<number> {
+  const cfg = config(values);
+  const node = selectNode(cfg, { name: values.node as string | undefined });
+  const say = (line: string) => {
+    if (!values.json) process.stderr.write(`${line}\n`);
+  };
+  const checks = await drillCheck(cfg, node, {});
+  const failed = checks.filter((c) => c.status === "fail");
+  say(renderTable([["CHECK", "RESULT", "DETAIL"], ...checks.map((c) => [c.check, c.status.toUpperCase(), c.detail])]));
+  if (failed.length && !values["ignore-checks"]) {
+    say(
+      `\n${failed.length} prerequisites fail (fixes: understudy drill check); nothing was done. --ignore-checks runs anyway.`,
+    );
+    return 1;
+  }
+  const primary = checks.find((c) => c.check === "primary")?.detail.split(" ")[0] ?? "the primary";
+  if (!values.yes) {
+    if (!process.stdin.isTTY)
+      throw new UserError("drill run takes the primary down for real: confirm with --yes when not at a terminal");
+    const a = await ask(
+      `\nThis drill takes ${primary} DOWN for real and fails over to ${node.name}. Type ${primary} to go on: `,
+    );
+    if (a !== primary) {
+      say("not confirmed; nothing was done");
+      return 1;
+    }
+  }
+  const d = cfg.drill;
+  const m = await runPairDrill(cfg, node, {
+    trigger: (values.trigger as string | undefined) ?? d.trigger,
+    recover: (values.recover as string | undefined) ?? d.recover,
+    rejoin: (values.rejoin as string | undefined) ?? d.rejoin,
+    heartbeatRecord: (values["heartbeat-record"] as string | undefined) ?? d.heartbeatRecord,
+    stepTimeoutMs: durationArg(values["step-timeout"] as string | undefined, "step-timeout", true) ?? d.stepTimeout,
+    promote: !!values.promote,
+    progress: say,
+  });
+  for (const c of failed)
+    m.findings.unshift(`prerequisite failed before the drill (--ignore-checks): ${c.check}: ${c.detail}`);
+  const r = drillReport(m);
+  const dir = values["report-dir"] ? resolve(values["report-dir"] as string) : join(node.stateDir, "drills");
+  const out = writeDrillReport(dir, r);
+  if (values.json) printJson({ ...r, report: out });
+  else {
+    console.log(`\n${renderDrillMarkdown(r)}`);
+    console.log(`report: ${out.md} (and ${out.json})`);
   }
   return r.pass ? 0 : 1;
 }

@@ -17,7 +17,7 @@ Commands:
   run                       the node daemon: replicate or follow as the lease says; switchover, automatic failover
   switchover --to NODE      planned handover to a caught-up standby, nothing lost (needs run on both nodes)
   promote                   make this standby the primary (failover): lease, copies, names, hook
-  drill --local [--fast]    the plan's DR drill on one machine, every §8.3 criterion measured, with a report
+  drill run | --local       the plan's DR drill, on the real pair or on one machine, every §8.3 criterion measured
   secrets check             resolve every secret this node needs, saying which layer answered
   secrets keep-session      keep the Bitwarden session unlocked (plan §7.3), as a service
   rejoin                    set a superseded old primary's databases aside, with what it wrote after the fence
@@ -208,18 +208,31 @@ Example:
   drill: `Usage: understudy drill --local [--fast] [--manual] [--scale 0.0005] [--report-dir drills] [--keep]
        [--break heartbeat-webhook|replication|p0-database] [--json]
        understudy drill check [--config FILE] [--node NAME] [--ping-slack] [--json]
+       understudy drill run [--config FILE] [--node NAME] [--yes] [--promote] [--trigger CMD] [--recover CMD]
+       [--rejoin CMD] [--heartbeat-record FILE|URL] [--step-timeout 30m] [--ignore-checks] [--report-dir DIR] [--json]
 
-The plan's section 8 drill on one machine, no cloud account: two nodes (ANVIL, FORGE) as process groups
-of their own, each running understudy run, health serve and an Ollama stand-in (FORGE also the inference
-monitor and proxy), a file store, the plan's 69 databases at --scale of their sizes under steady writes
-(mission-control.db's tasks included), and a heartbeat watcher posting to a Slack stand-in. It kills
-ANVIL's whole group (power loss), waits for the alert, fails over (automatic, or promote with --manual),
-checks FORGE serves writes and a test prompt, brings ANVIL back with rejoin and fails back with
-switchover, printing each step. It measures the plan's six criteria (alert latency, RPO, RTO, the 17 P0
-databases equal to the last upload, inference, no loss after failback) plus time to rejoin and the
-writes kept aside, and writes drill-TIME.md and .json to --report-dir. The plan's timings by default
-(heartbeat 60s, alert after 2 failures, lease 15s); --fast scales them for CI and the report says so.
---break sets one thing up wrong on purpose, to see the drill catch it. Exit 0 only when all pass.
+The plan's section 8 drill, measured by understudy itself. drill run runs it on the real pair, from the
+standby: drill check first (stops when a prerequisite fails, unless --ignore-checks), your confirmation
+(type the primary's name; --yes when not at a terminal), the baseline, then the failure (drill.trigger, or
+you pull the plug while it watches /primary), when Slack accepted the alert (from the heartbeat watcher's
+record, drill.heartbeat-record: its state file or its /state URL), the failover (automatic, or your promote;
+--promote runs it as soon as Slack has the alert), the P0 databases here at the old primary's last uploaded
+position, RTO (the failure to an application's row here in the store), a test prompt through the inference
+proxy, the old primary's return (drill.recover, or you) and rejoin (drill.rejoin, or you: its report in the
+store gives the rows it had not uploaded, the RPO), and the failback by switchover, checking the final
+positions the old primary applied hold everything this node had. Each step waits at most --step-timeout.
+
+drill --local sets up two nodes on this machine, no cloud account: ANVIL and FORGE as process groups of
+their own (understudy run, health serve, an Ollama stand-in; FORGE also the inference monitor and proxy), a
+file store, the plan's 69 databases at --scale of their sizes under steady writes, a heartbeat watcher
+posting to a Slack stand-in; then runs the same measured drill on FORGE, with the power loss of ANVIL's
+whole group as its failure. The plan's timings by default (heartbeat 60s, alert after 2 failures, lease
+15s); --fast scales them for CI and the report says so. --manual: failover.mode manual, promote after the
+alert. --break sets one thing up wrong on purpose, to see the drill catch it.
+
+Both measure the plan's six criteria (alert latency, RPO, RTO, the P0 databases, inference, no loss after
+failback) plus time to rejoin and the writes kept aside, and write drill-TIME.md and .json (drill run: to
+STATE_DIR/drills). Exit 0 only when all pass.
 
 drill check runs the plan's 8.1 prerequisites on the real pair, one line each with the fix: every
 database has a replica, the primary serves /primary, each standby is ready within health.ready-lag,
@@ -228,7 +241,8 @@ has targets and a webhook (--ping-slack posts a test message), this node's secre
 
 Example:
   understudy drill --local --fast
-  understudy drill check --config examples/alai.yml --node forge --ping-slack`,
+  understudy drill check --config examples/alai.yml --node forge --ping-slack
+  understudy drill run --config examples/alai.yml --node forge`,
 
   rejoin: `Usage: understudy rejoin [--config FILE] [--node NAME] [--json]
 
@@ -336,7 +350,8 @@ watcher or a fresh CI job carries on. Webhooks: a secret reference (env:NAME, fi
 heartbeat.slack-webhook / heartbeat.escalation-webhook in the config. watch runs until stopped (or for
 --for); once does one round and exits 1 if a target is down. Watch /primary and /standby?lag=60s, not
 /health; a failed understudy endpoint's reason goes into the alert. --metrics-listen serves the
-watcher's own metrics (targets up, failures, last round) so a silent watcher is noticed too.
+watcher's own metrics (targets up, failures, last round) so a silent watcher is noticed too, and /state,
+its record (when Slack accepted each alert), which drill run reads.
 
 Example:
   understudy heartbeat watch http://100.103.49.98:8099/primary "http://100.104.164.86:8099/standby?lag=60s" --slack-webhook env:SLACK_OPS_WEBHOOK --escalation-webhook env:SLACK_DM_WEBHOOK --metrics-listen 127.0.0.1:9812

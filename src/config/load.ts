@@ -4,6 +4,7 @@ import type { Node } from "yaml";
 import { formatDuration } from "../util/duration";
 import { closest } from "../util/suggest";
 import { DEFAULT_COST, DEFAULT_FOLLOW, DEFAULT_LITESTREAM, DEFAULT_REPLICATE, planTiers } from "./defaults";
+import { readDrill } from "./drillConfig";
 import { ConfigError, UserError } from "./errors";
 import { readFailover } from "./failoverConfig";
 import { readInference } from "./inferenceConfig";
@@ -107,6 +108,7 @@ export function parseConfig(text: string, file: string): UnderstudyConfig {
   const discovery = readDiscovery(top.map("discovery"), abs);
   const failover = readFailover(top.map("failover"));
   const secrets = readSecrets(top.map("secrets"), abs);
+  const drill = readDrill(top.map("drill"), abs);
   const blind = nodes.filter((n) => !n.healthUrl && !n.address && !n.tailscaleAddress).map((n) => n.name);
   if (failover.mode === "automatic" && blind.length)
     ctx.report(
@@ -136,6 +138,7 @@ export function parseConfig(text: string, file: string): UnderstudyConfig {
     discovery,
     failover,
     secrets,
+    drill,
   };
 }
 

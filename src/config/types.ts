@@ -1,3 +1,4 @@
+import type { DrillConfig } from "./drillConfig";
 import type { FailoverConfig } from "./failoverConfig";
 import type { InferenceConfig } from "./inferenceTypes";
 import type { DiscoveryConfig, HealthConfig, HeartbeatConfig } from "./opsConfig";
@@ -138,6 +139,8 @@ export interface UnderstudyConfig {
   inference?: InferenceConfig;
   health: HealthConfig;
   secrets: SecretsConfig;
+  /** How `drill run` takes the primary down and brings it back on the real pair. */
+  drill: DrillConfig;
   heartbeat: HeartbeatConfig;
   discovery: DiscoveryConfig;
   failover: FailoverConfig;

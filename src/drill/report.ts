@@ -25,12 +25,14 @@ const sec = (ms?: number) => (ms === undefined ? "—" : `${(ms / 1000).toFixed(
 /** The plan's §8.3 table with its Measured column filled, and §8.4's findings. */
 export function renderDrillMarkdown(r: DrillReport): string {
   const m = r.measurements;
+  const A = (m.names?.primary ?? "anvil").toUpperCase();
+  const F = (m.names?.standby ?? "forge").toUpperCase();
   const lines = [
     `# DR drill — ${m.startedAt}`,
     "",
     `${r.pass ? "**PASS**: every criterion met." : "**FAIL**: see the criteria and findings below."}`,
     "",
-    `Mode: ${m.mode} failover; ${m.fast ? "**FAST timings, scaled for CI** (the plan's targets unchanged)" : "the plan's timings"} (${Object.entries(
+    `${m.kind === "pair" ? `On the real pair: ${A} the primary, ${F} the standby running the drill. ` : ""}Mode: ${m.mode} failover; ${m.fast ? "**FAST timings, scaled for CI** (the plan's targets unchanged)" : m.kind === "pair" ? "the configured timings" : "the plan's timings"} (${Object.entries(
       m.timings,
     )
       .map(([k, v]) => `${k} ${v}`)
@@ -46,15 +48,15 @@ export function renderDrillMarkdown(r: DrillReport): string {
     "",
     "## 8.4 Findings",
     "",
-    `- Actual RPO: ${sec(m.rpoMs)} (the oldest row FORGE lacked at the failure was committed that long before it)`,
-    `- Actual RTO: ${sec(m.rtoMs)} from the power loss to a write on FORGE in the store (FORGE held the lease after ${sec(m.promotedMs)})`,
+    `- Actual RPO: ${sec(m.rpoMs)} (at most: how long before the failure ${A} last uploaded a database it then had writes in that ${F} never got)`,
+    `- Actual RTO: ${sec(m.rtoMs)} from the failure to a write on ${F} in the store (${F} held the lease after ${sec(m.promotedMs)})`,
     `- P0 databases that failed to restore: ${
       m.p0
         ?.filter((x) => !x.ok)
         .map((x) => `${x.name} (${x.detail})`)
         .join(", ") || "none"
     }`,
-    `- Daemons that did not come back: ${m.error ? `the drill stopped: ${m.error}` : "none (FORGE replicates, ANVIL follows after the failback)"}`,
+    `- Daemons that did not come back: ${m.error ? `the drill stopped: ${m.error}` : `none (${A} replicates again, ${F} follows after the failback)`}`,
     ...m.findings.map((f) => `- ${f}`),
     "",
     "### Recommendations",

@@ -6,6 +6,7 @@ import type { NodeConfig, UnderstudyConfig } from "../config/types";
 import { APP_TABLES_SQL } from "../fleet/rowHash";
 import { buildFromReplica } from "../follower/build";
 import { openStore, replicaPrefix } from "../store/open";
+import type { ReplicaStore } from "../store/store";
 import { writeFileAtomic } from "../util/atomic";
 import { DirLock } from "../util/dirLock";
 import { UserError } from "../util/errors";
@@ -25,12 +26,35 @@ export interface RejoinDatabase {
 
 export interface RejoinReport {
   node: string;
+  /** When the databases were set aside. */
+  at: string;
   /** Who holds the lease now. */
   primary: string;
   epoch: number;
   /** Where this node's databases were moved, whole (with -wal, -shm and Litestream's own files). */
   setAside: string;
   databases: RejoinDatabase[];
+}
+
+/** The last rejoin report of `node`, published in the store. */
+export function rejoinKey(prefix: string, node: string): string {
+  return `${prefix}.understudy/rejoin-${node}.json`;
+}
+
+/** The last rejoin report `node` published; undefined when it has none (or it is unreadable). */
+export async function readRejoinReport(
+  store: ReplicaStore,
+  prefix: string,
+  node: string,
+): Promise<RejoinReport | undefined> {
+  const b = await store.getIfExists(rejoinKey(prefix, node));
+  if (!b) return undefined;
+  try {
+    const r = JSON.parse(b.toString("utf8")) as RejoinReport;
+    return r.node === node && Array.isArray(r.databases) ? r : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -100,8 +124,20 @@ export async function rejoin(
         renameSync(p, join(setAside, relativeTo(node.dataDir, p)));
       }
   }
-  const report: RejoinReport = { node: node.name, primary: record.holder, epoch: record.epoch, setAside, databases };
+  const report: RejoinReport = {
+    node: node.name,
+    at: new Date().toISOString(),
+    primary: record.holder,
+    epoch: record.epoch,
+    setAside,
+    databases,
+  };
   writeFileAtomic(join(setAside, "rejoin-report.json"), `${JSON.stringify(report, null, 2)}\n`);
+  // Also in the store, where the new primary's operator (and `drill run` there) can read what was kept aside
+  // without logging in here; the file beside the databases stays the record if the store does not answer.
+  await store
+    .put(rejoinKey(cfg.store.prefix, node.name), Buffer.from(JSON.stringify(report)))
+    .catch((e: Error) => log.warn({ err: e.message }, "could not publish the rejoin report to the store"));
   rmSync(join(node.stateDir, "lease-epoch"), { force: true });
   log.info({ setAside, primary: record.holder, epoch: record.epoch }, "databases set aside; follow the new primary");
   return report;

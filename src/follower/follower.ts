@@ -59,6 +59,7 @@ export class Follower {
   private manifestReadAt = 0;
   private readonly limiter: Limiter;
   private readonly startedAt = new Date();
+  private stoppedAt?: string;
   private readonly opsWindow: { at: number; counts: CountingStore["counts"] }[] = [];
   private readonly keeper: LockKeeper;
   private server?: Server;
@@ -125,6 +126,9 @@ export class Follower {
     if (this.flusher) clearInterval(this.flusher);
     for (const c of this.copies) await c.close();
     await this.keeper.stop();
+    // Said in the file: the process (understudy run) may live on as the primary, and a copy nobody follows any
+    // more must not look like a ready standby to the health endpoints.
+    this.stoppedAt = new Date().toISOString();
     this.flush();
     this.releaseLocks();
     if (this.server) await closeHttp(this.server);
@@ -279,6 +283,7 @@ export class Follower {
     return {
       node: this.node.name,
       pid: process.pid,
+      ...(this.stoppedAt ? { stoppedAt: this.stoppedAt } : {}),
       store: this.store.describe(),
       startedAt: this.startedAt.toISOString(),
       updatedAt: new Date(now).toISOString(),

@@ -40,6 +40,8 @@ export interface FollowDbStatus {
 export interface FollowState {
   node: string;
   pid: number;
+  /** Set by a follower that stopped (its process may go on, as `understudy run` on a primary does). */
+  stoppedAt?: string;
   store: string;
   startedAt: string;
   updatedAt: string;

@@ -106,6 +106,7 @@ export function judgeFollowState(s: FollowState, alive: boolean, now = Date.now(
   const silentMs = Math.max(0, now - Date.parse(s.updatedAt));
   const reporting = silentMs <= followSilenceLimitMs(s);
   if (!alive) problems.push(`understudy follow (pid ${s.pid}) is not running`);
+  else if (s.stoppedAt) problems.push(`understudy follow (pid ${s.pid}) stopped following at ${s.stoppedAt}`);
   else if (!reporting)
     problems.push(
       `understudy follow (pid ${s.pid}) is not reporting: its state is ${Math.round(silentMs / 1000)}s old`,
@@ -130,7 +131,7 @@ export function judgeFollowState(s: FollowState, alive: boolean, now = Date.now(
     problems.push(`primary's positions manifest is ${Math.round(s.staleManifestAgeMs / 1000)}s old`);
   const stalled = s.databases.filter((d) => d.phase === "stalled" || d.phase === "damaged");
   return {
-    running: alive && reporting,
+    running: alive && reporting && !s.stoppedAt,
     databases: s.databases.length,
     following: s.databases.length - notFollowing.length,
     stalled: stalled.length,

@@ -33,13 +33,23 @@ export function renderHeartbeatMetrics(s: HeartbeatState | undefined, lastRoundA
     "1 while the target is down and #ops was alerted.",
     targets.map((t) => [{ target: t.url }, t.alertedAt ? 1 : 0]),
   );
+  metric(
+    "understudy_heartbeat_alert_sent_timestamp_seconds",
+    "gauge",
+    "Unix time #ops accepted the current incident's DOWN alert (0: none).",
+    targets.map((t) => [{ target: t.url }, t.alertSentAt ? Date.parse(t.alertSentAt) / 1000 : 0]),
+  );
   metric("understudy_heartbeat_last_round_timestamp_seconds", "gauge", "Unix time of the watcher's last round.", [
     [{}, lastRoundAt ? lastRoundAt / 1000 : 0],
   ]);
   return `${out.join("\n")}\n`;
 }
 
-/** Serves /metrics for a running watcher (its state file is the truth; the round time is the watcher's). */
+/**
+ * Serves /metrics for a running watcher (its state file is the truth; the round time is the watcher's), and
+ * /state: the watcher's record itself (per target: failures, when it alerted, when Slack accepted the alert, the
+ * last incidents), which `understudy drill run` reads for the alert latency. Notification texts stay out of it.
+ */
 export async function serveHeartbeatMetrics(
   hb: Heartbeat,
   stateFile: string,
@@ -48,6 +58,12 @@ export async function serveHeartbeatMetrics(
 ): Promise<Server> {
   const server = createServer(
     safeHandler((req, res) => {
+      if (req.url === "/state") {
+        const st = readHeartbeatState(stateFile);
+        for (const t of Object.values(st.targets)) t.pending = [];
+        res.writeHead(200, { "content-type": "application/json" });
+        return void res.end(JSON.stringify(st));
+      }
       if (req.url !== "/metrics") return void res.writeHead(404).end();
       res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
       res.end(renderHeartbeatMetrics(readHeartbeatState(stateFile), hb.lastRoundAt));

@@ -12,10 +12,24 @@ export interface TargetState {
   /** First failure of the current incident. */
   failingSince?: string;
   alertedAt?: string;
+  /** When #ops accepted this incident's DOWN alert (the plan's "Slack alert arrival"; the drill reads it). */
+  alertSentAt?: string;
+  /** Why this incident's DOWN alert went nowhere (no webhook): it was only logged. */
+  alertNotSent?: string;
   escalatedAt?: string;
   lastReminderAt?: string;
   /** Notifications that could not be delivered yet, retried on the next check. */
-  pending: { to: "ops" | "escalation"; text: string; firstTriedAt: string }[];
+  pending: { to: "ops" | "escalation"; text: string; firstTriedAt: string; kind?: "down" }[];
+  /** The last incidents that ended (newest last, at most 20): the watcher's record after the target came back. */
+  incidents?: Incident[];
+}
+
+export interface Incident {
+  failingSince: string;
+  alertedAt?: string;
+  alertSentAt?: string;
+  alertNotSent?: string;
+  recoveredAt: string;
 }
 
 export interface HeartbeatState {

@@ -93,8 +93,8 @@ export class Heartbeat {
     return state;
   }
 
-  private queue(t: TargetState, to: "ops" | "escalation", text: string, at: string): void {
-    t.pending.push({ to, text, firstTriedAt: at });
+  private queue(t: TargetState, to: "ops" | "escalation", text: string, at: string, kind?: "down"): void {
+    t.pending.push({ to, text, firstTriedAt: at, ...(kind ? { kind } : {}) });
   }
 
   private apply(t: TargetState, r: ProbeResult, at: string): void {
@@ -108,9 +108,20 @@ export class Heartbeat {
         this.queue(t, "ops", text, at);
         if (t.escalatedAt) this.queue(t, "escalation", text, at);
       }
+      if (t.failingSince && t.alertedAt)
+        t.incidents = [
+          ...(t.incidents ?? []),
+          {
+            failingSince: t.failingSince,
+            alertedAt: t.alertedAt,
+            alertSentAt: t.alertSentAt,
+            alertNotSent: t.alertNotSent,
+            recoveredAt: at,
+          },
+        ].slice(-20);
       if (t.status !== "up") this.o.log.info({ target: t.url, ms: r.ms }, `${name} is up`);
       Object.assign(t, { status: "up", consecutiveFailures: 0, lastError: undefined, failingSince: undefined });
-      t.alertedAt = t.escalatedAt = t.lastReminderAt = undefined;
+      t.alertedAt = t.alertSentAt = t.alertNotSent = t.escalatedAt = t.lastReminderAt = undefined;
       return;
     }
     t.consecutiveFailures++;
@@ -126,6 +137,7 @@ export class Heartbeat {
         "ops",
         `:red_circle: ${name} is DOWN: ${detail} Check Tailscale and start the failover to the standby if it is confirmed.`,
         at,
+        "down",
       );
       return;
     }
@@ -153,12 +165,14 @@ export class Heartbeat {
       const to = n.to === "escalation" ? (this.o.escalation ?? this.o.ops) : this.o.ops;
       if (!to) {
         this.o.log.warn({ text: n.text }, "no webhook configured; alert only logged");
+        if (n.kind === "down") t.alertNotSent = "the watcher has no webhook: its alert was only logged";
         t.pending.shift();
         continue;
       }
       try {
         await sendWithRetry(to, n.text);
         this.o.log.info({ to: to.label, text: n.text }, "alert sent");
+        if (n.kind === "down" && !t.alertSentAt && t.alertedAt) t.alertSentAt = new Date().toISOString();
         t.pending.shift();
       } catch (e) {
         this.o.log.error({ to: to.label, err: (e as Error).message }, "alert not delivered; will retry next round");
