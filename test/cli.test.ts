@@ -45,7 +45,7 @@ test("init writes a starter that validates; it refuses to overwrite", async (t) 
   assert.equal(r.code, 0, r.stderr);
   const v = await cli(["validate", "--config", join(dir, "understudy.yml")]);
   assert.match(v.stdout, /PASS\s+config/);
-  assert.match(v.stdout, /PASS\s+litestream\s+.* is v0\.3\.13/);
+  assert.match(v.stdout, /PASS\s+litestream\s+.* \(bundled\) is Litestream v0\.3\.13/);
   assert.equal(v.code, 0, v.stdout);
   const again = await cli(["init"], { cwd: dir });
   assert.equal(again.code, 2);

@@ -3,10 +3,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import Database from "better-sqlite3";
-import { CorruptDataError, decodeLz4Frame } from "../src/follower/lz4";
 import { consumeSegment, type FollowPosition, mergeTransactions } from "../src/follower/position";
 import { parseFrames, parseWalHeader, WAL_HEADER_SIZE } from "../src/follower/wal";
-import { xxhash32 } from "../src/follower/xxhash32";
 import {
   formatPosition,
   parsePosition,
@@ -18,6 +16,8 @@ import {
 } from "../src/replica/layout";
 import { manifestKey, readManifest } from "../src/replica/manifest";
 import { FileStore } from "../src/store/fileStore";
+import { CorruptDataError, decodeLz4Frame } from "../src/util/lz4";
+import { xxhash32 } from "../src/util/xxhash32";
 import { tempDir } from "./helpers/env";
 
 /** A valid LZ4 frame with stored (uncompressed) blocks, block and content checksums: the format's own rules. */

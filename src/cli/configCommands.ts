@@ -3,6 +3,8 @@ import { renderPrometheusRules } from "../alerts/prometheusRules";
 import { UserError } from "../config/errors";
 import { parseConfig, selectNode } from "../config/load";
 import { STARTER_CONFIG } from "../config/starter";
+import type { UnderstudyConfig } from "../config/types";
+import { findLitestream, type LitestreamFamily } from "../litestream/binary";
 import { importLitestreamConfig } from "../litestream/import";
 import { renderLitestreamConfig } from "../litestream/render";
 import { validateConfig } from "../preflight/validate";
@@ -77,7 +79,21 @@ const LITESTREAM_RENDER_OPTIONS = {
   ...COMMON,
   role: { type: "string" },
   output: { type: "string", short: "o" },
+  litestream: { type: "string" },
 } as const;
+
+/**
+ * Which Litestream line a rendered config is for: --litestream, else litestream.format, else the line of the
+ * binary this machine would run, else 0.3.
+ */
+async function renderFamily(cfg: UnderstudyConfig, flag: string | undefined): Promise<LitestreamFamily> {
+  if (flag !== undefined) {
+    if (flag !== "0.3" && flag !== "0.5") throw new UserError(`--litestream is 0.3 or 0.5, not "${flag}"`);
+    return flag;
+  }
+  if (cfg.litestream.format !== "auto") return cfg.litestream.format;
+  return (await findLitestream(cfg.litestream).catch(() => undefined))?.family ?? "0.3";
+}
 
 export async function renderCommand(argv: string[]): Promise<number> {
   // The target decides which options are valid, so it is found before parsing.
@@ -101,10 +117,13 @@ export async function renderCommand(argv: string[]): Promise<number> {
   if (role !== "primary" && role !== "standby") throw new UserError(`--role must be primary or standby, not "${role}"`);
   const cfg = config(values);
   const node = values.node ? selectNode(cfg, { name: values.node }) : selectNode(cfg, { role });
-  const text = renderLitestreamConfig(cfg, { ...node, role });
+  const family = await renderFamily(cfg, values.litestream);
+  const text = renderLitestreamConfig(cfg, { ...node, role }, family);
   if (values.output) {
     writeOutput(values.output, text, "-o");
-    console.error(`wrote ${values.output} (${cfg.databases.length} databases configured; no secrets in it)`);
+    console.error(
+      `wrote ${values.output} for Litestream ${family} (${cfg.databases.length} databases configured; no secrets in it)`,
+    );
   } else process.stdout.write(text);
   return 0;
 }

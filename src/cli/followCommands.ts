@@ -109,7 +109,7 @@ export async function restoreCommand(argv: string[]): Promise<number> {
   if (values.json) printJson(result);
   else
     console.log(
-      `restored ${db.name} to ${out}: generation ${result.generation} at ${result.position} (data up to ${result.upTo}), ${result.segments} segments, ${formatSize(result.bytesDownloaded)} downloaded, ${result.rows} rows, integrity ${result.integrity}`,
+      `restored ${db.name} to ${out}: ${result.format === "0.5" ? `Litestream 0.5 replica at ${result.position} (data up to ${result.upTo}), ${result.segments} LTX files` : `generation ${result.generation} at ${result.position} (data up to ${result.upTo}), ${result.segments} segments`}, ${formatSize(result.bytesDownloaded)} downloaded, ${result.rows} rows, integrity ${result.integrity}`,
     );
   return result.integrity === "ok" ? 0 : 1;
 }

@@ -23,7 +23,7 @@ export function planTiers(): Map<string, TierConfig> {
 }
 
 export const DEFAULT_LITESTREAM: LitestreamConfig = {
-  expectedVersion: "v0.3.13",
+  format: "auto",
   metricsAddr: "127.0.0.1:9091",
 };
 

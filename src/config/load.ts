@@ -74,6 +74,7 @@ export function parseConfig(text: string, file: string): UnderstudyConfig {
   const litestream = {
     binary: ls?.str("binary") ? abs(ls.str("binary") as string) : undefined,
     expectedVersion: ls?.str("version") ?? DEFAULT_LITESTREAM.expectedVersion,
+    format: ls?.oneOf("format", ["auto", "0.3", "0.5"] as const) ?? DEFAULT_LITESTREAM.format,
     metricsAddr: ls?.listen("metrics-addr") ?? DEFAULT_LITESTREAM.metricsAddr,
   };
   ls?.finish();

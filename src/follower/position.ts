@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { writeFileAtomic } from "../util/atomic";
-import { CorruptDataError } from "./lz4";
+import { CorruptDataError } from "../util/lz4";
 import { parseFrames, parseWalHeader, WAL_HEADER_SIZE, type WalChain, type WalTransaction } from "./wal";
 
 /** Where a standby copy stands in its replica: the next segment to fetch and the checksum chain to continue. */

@@ -1,15 +1,22 @@
 import { renameSync, rmSync } from "node:fs";
 import type { DatabaseConfig, UnderstudyConfig } from "../config/types";
 import { digestDatabase } from "../fleet/rowHash";
+import { currentFormat } from "../litestream/format";
 import { formatWalPosition } from "../replica/layout";
+import { hex16 } from "../replica/ltxLayout";
 import { readManifest } from "../replica/manifest";
 import { openStore, replicaPrefix } from "../store/open";
 import { type BuildProgress, buildFromReplica } from "./build";
+import { buildFromLtx } from "./buildLtx";
 
 export interface RestoreResult {
   database: string;
   output: string;
+  /** The Litestream line whose replica it came from. */
+  format: "0.3" | "0.5";
+  /** 0.3: the generation; 0.5: "ltx". */
   generation: string;
+  /** 0.3: WAL index/offset; 0.5: the TXID. */
   position: string;
   /** Upload time of the newest segment applied: the data is as of then. */
   upTo?: string;
@@ -32,26 +39,37 @@ export async function restoreDatabase(
 ): Promise<RestoreResult> {
   const store = await openStore(cfg.store);
   const tmp = `${out}.tmp-${process.pid}`;
+  const prefix = replicaPrefix(cfg.store, db.replicaPath);
   try {
-    // The current primary's generation, as its manifest names it, unless restoring to a point in time.
-    const m = opts.at ? undefined : await readManifest(store, cfg.store.prefix).catch(() => undefined);
-    const r = await buildFromReplica(store, replicaPrefix(cfg.store, db.replicaPath), tmp, {
-      ...opts,
-      generation: m?.databases[db.replicaPath]?.generation,
-    });
+    // Built aside under the line that wrote the replica's current history; `out` gets the name only when whole.
+    const built: Omit<RestoreResult, "database" | "output" | "rows" | "integrity"> =
+      (await currentFormat(store, prefix)) === "0.5"
+        ? await buildFromLtx(store, prefix, tmp, { at: opts.at }).then((r) => ({
+            format: "0.5" as const,
+            generation: "ltx",
+            position: `txid ${hex16(r.txid)}`,
+            upTo: r.upTo.toISOString(),
+            segments: r.files,
+            bytesDownloaded: r.bytesDownloaded,
+          }))
+        : await buildFromReplica(store, prefix, tmp, {
+            ...opts,
+            // The current primary's generation, as its manifest names it, unless restoring to a point in time.
+            generation: opts.at
+              ? undefined
+              : (await readManifest(store, cfg.store.prefix).catch(() => undefined))?.databases[db.replicaPath]
+                  ?.generation,
+          }).then((r) => ({
+            format: "0.3" as const,
+            generation: r.generation.id,
+            position: formatWalPosition(r.position.index, r.position.offset),
+            upTo: r.position.sourceUploadedAt,
+            segments: r.segments,
+            bytesDownloaded: r.bytesDownloaded,
+          }));
     renameSync(tmp, out);
     const d = digestDatabase(out);
-    return {
-      database: db.name,
-      output: out,
-      generation: r.generation.id,
-      position: formatWalPosition(r.position.index, r.position.offset),
-      upTo: r.position.sourceUploadedAt,
-      segments: r.segments,
-      bytesDownloaded: r.bytesDownloaded,
-      rows: d.rows,
-      integrity: d.integrity,
-    };
+    return { database: db.name, output: out, ...built, rows: d.rows, integrity: d.integrity };
   } finally {
     rmSync(tmp, { force: true });
   }

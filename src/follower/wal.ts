@@ -1,4 +1,4 @@
-import { CorruptDataError } from "./lz4";
+import { CorruptDataError } from "../util/lz4";
 
 export const WAL_HEADER_SIZE = 32;
 export const FRAME_HEADER_SIZE = 24;

@@ -4,7 +4,8 @@ import { effective, selectNode } from "../config/load";
 import type { SecretRef } from "../config/secretRef";
 import type { UnderstudyConfig } from "../config/types";
 import { discover } from "../fleet/discover";
-import { litestreamBinary, litestreamVersion } from "../litestream/binary";
+import { findLitestream, type LitestreamFound } from "../litestream/binary";
+import { formatProblem, storeFormats } from "../litestream/format";
 import { resolveSecretFrom } from "../secrets/resolve";
 import { openStore, storeBackend } from "../store/open";
 import { formatDuration } from "../util/duration";
@@ -66,15 +67,13 @@ export async function validateConfig(
     add("addresses", "fail", (e as Error).message);
   }
 
+  let found: LitestreamFound | undefined;
   try {
-    const bin = litestreamBinary(cfg.litestream);
-    const v = await litestreamVersion(bin);
+    found = await findLitestream(cfg.litestream);
     add(
       "litestream",
-      v === cfg.litestream.expectedVersion ? "pass" : "fail",
-      v === cfg.litestream.expectedVersion
-        ? `${bin} is ${v}`
-        : `${bin} is ${v}, expected ${cfg.litestream.expectedVersion}: install the expected version or set litestream.version`,
+      "pass",
+      `${found.path} (${found.source}) is Litestream ${found.version}: it writes ${found.family === "0.5" ? "LTX files (0.5)" : "generations of WAL segments (0.3)"}`,
     );
   } catch (e) {
     add("litestream", "fail", (e as Error).message);
@@ -126,6 +125,17 @@ export async function validateConfig(
         ? `${store.describe()} is reachable and writable`
         : `${store.describe()} returned different bytes than were written`,
     );
+    if (found) {
+      const formats = await withTimeout(storeFormats(cfg, store), 60_000, "listing the replicas timed out after 60s");
+      const problem = formatProblem(found.family, formats, cfg.litestream.format);
+      const count = (f: string) => [...formats.values()].filter((x) => x === f).length;
+      add(
+        "store-format",
+        problem ? "fail" : "pass",
+        problem ??
+          `replicas: ${count("0.3")} of Litestream 0.3, ${count("0.5")} of 0.5, ${count("both")} of both, ${count("empty")} none yet; Litestream ${found.family} fits`,
+      );
+    }
   } catch (e) {
     add("store-online", "fail", `${backend.describe()}: ${(e as Error).message.split("\n")[0]}`);
   }

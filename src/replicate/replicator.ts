@@ -8,7 +8,7 @@ import { LeaseHolder } from "../failover/holder";
 import { runHook } from "../failover/hooks";
 import { Lease } from "../failover/lease";
 import { localChange } from "../fleet/localChange";
-import { litestreamBinary, litestreamVersion } from "../litestream/binary";
+import { findLitestream } from "../litestream/binary";
 import { renderLitestreamConfig } from "../litestream/render";
 import { LitestreamSupervisor } from "../litestream/supervisor";
 import { parsePosition } from "../replica/layout";
@@ -129,12 +129,12 @@ export class Replicator {
 
   async start(): Promise<void> {
     const { cfg, node, opts } = this;
-    const binary = litestreamBinary(cfg.litestream);
-    const version = await litestreamVersion(binary);
-    if (version !== cfg.litestream.expectedVersion)
-      opts.log.warn(
-        { version, expected: cfg.litestream.expectedVersion },
-        "litestream version differs from the tested one",
+    const found = await findLitestream(cfg.litestream);
+    const binary = found.path;
+    const version = found.version;
+    if (found.family !== "0.3")
+      throw new UserError(
+        `${binary} (${found.source}) is Litestream ${version}: understudy replicate drives 0.3 only yet; set litestream.binary to a 0.3.13 binary (the bundled one on Linux x64)`,
       );
     this.state.litestream.version = version;
     const backend = storeBackend(cfg.store);

