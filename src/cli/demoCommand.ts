@@ -15,6 +15,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
       seconds: { type: "string", default: "12" },
       azurite: { type: "boolean", default: false },
       keep: { type: "boolean", default: false },
+      litestream: { type: "string" },
     },
     "demo",
   );
@@ -24,6 +25,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     seconds: numberArg(values.seconds, "seconds", { min: 1, max: 86_400 }) as number,
     azurite: !!values.azurite,
     keep: !!values.keep,
+    litestream: values.litestream,
     progress: (line, final) => {
       if (values.json) return;
       if (tty) process.stderr.write(`\r\x1b[2K${line}${final ? "\n" : ""}`);
@@ -55,8 +57,9 @@ export async function demoCommand(argv: string[]): Promise<number> {
     console.log(
       `  ${x.match ? "ok  " : "FAIL"} ${x.name}: ${x.rows} rows, integrity ${x.integrity}, ${x.match ? "same rows as the primary" : `primary ${x.primaryHash.slice(0, 12)} ≠ restored ${x.restoredHash.slice(0, 12)}`}`,
     );
+  const ls = r.litestream;
   console.log(
-    `\n${r.databases} databases (${formatSize(r.fleetBytes)}) replicated to ${r.store}; every first snapshot within ${r.secondsToAllSnapshots?.toFixed(1) ?? "—"}s; ${r.writes} WAL segments uploaded.`,
+    `\n${r.databases} databases (${formatSize(r.fleetBytes)}) replicated to ${r.store} by Litestream ${ls?.version ?? "?"} (${ls?.path ?? "?"}, ${ls?.source ?? "?"}); every first snapshot within ${r.secondsToAllSnapshots?.toFixed(1) ?? "—"}s; ${ls?.family === "0.5" ? `${r.writes} position changes uploaded` : `${r.writes} WAL segments uploaded`}.`,
   );
   console.log(r.kept ? `kept in ${r.dir}` : "temporary directory removed (pass --keep to look inside)");
   console.log(r.ok ? "demo: ok" : "demo: FAILED");

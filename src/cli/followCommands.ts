@@ -56,7 +56,8 @@ export function followRows(s: FollowState, now = Date.now()): string[][] {
       d.name,
       d.tier,
       d.phase,
-      d.position?.split("/")[1] ?? "-",
+      // 0.3: the WAL index:offset (the generation has its own field); 0.5: the TXID.
+      d.position?.startsWith("txid ") ? d.position : (d.position?.split("/")[1] ?? "-"),
       d.lagMs === undefined ? "-" : `${(d.lagMs / 1000).toFixed(1)}s`,
       d.lastAppliedAt ? `${formatAge(now - Date.parse(d.lastAppliedAt))} ago` : "never",
       String(d.segmentsApplied),

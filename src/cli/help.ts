@@ -42,12 +42,14 @@ Common options:
 
 Exit codes: 0 done, 1 the check found a problem, 2 bad input (config, arguments), 3 failed to run.`,
 
-  demo: `Usage: understudy demo [--scale N] [--seconds S] [--azurite] [--keep] [--json]
+  demo: `Usage: understudy demo [--scale N] [--seconds S] [--azurite] [--litestream PATH] [--keep] [--json]
 
 Creates a scaled-down copy of the plan's 69-database fleet in a temporary directory, writes load,
 replicates it with the real Litestream to a local file store (or to an Azurite it starts, --azurite),
 runs a standby follower into a second data dir, verifies the store, restores three databases to compare
-their rows, checks every followed copy against the primary, and prints the status and the lag.
+their rows, checks every followed copy against the primary, and prints the status and the lag. It uses
+the Litestream found by default (bundled on Linux x64, else on PATH or Homebrew's), or --litestream PATH
+(0.3.x or 0.5.x), and says which.
 
   --scale N      fraction of the plan's sizes (default 0.002: about 2.5 MB in all)
   --seconds S    how long to write load (default 12)
@@ -56,7 +58,8 @@ their rows, checks every followed copy against the primary, and prints the statu
 
 Example:
   understudy demo
-  understudy demo --azurite --seconds 20`,
+  understudy demo --azurite --seconds 20
+  understudy demo --litestream /opt/homebrew/bin/litestream`,
 
   init: `Usage: understudy init [-o FILE] [--force]
 
@@ -96,10 +99,11 @@ Example:
 
   render: `Usage: understudy render litestream|launchd ROLE|systemd ROLE|github-workflow|prometheus-rules [options]
 
-litestream --role primary|standby [--node NAME] [-o FILE]
-  The Litestream v0.3.13 config for a node. primary: every database, replicating. standby: the databases
-  whose tier follows, for "litestream restore -config". The Azure account key is never written: Litestream
-  reads it from LITESTREAM_AZURE_ACCOUNT_KEY.
+litestream --role primary|standby [--node NAME] [--litestream 0.3|0.5] [-o FILE]
+  The Litestream config for a node. primary: every database, replicating. standby: the databases whose
+  tier follows, for "litestream restore -config". For the line --litestream names, else litestream.format,
+  else the binary's found here, else 0.3. The Azure account key is never written: Litestream reads it from
+  LITESTREAM_AZURE_ACCOUNT_KEY.
 launchd ROLE | systemd ROLE [--node NAME] [-o FILE]
   A service for one long-running role: run (the node daemon, the same on both nodes; the lease decides
   what it does), replicate, follow, inference-monitor, inference-proxy, health, heartbeat, dns, secrets

@@ -8,6 +8,8 @@ export interface FleetConfigOptions {
   store: { type: "file"; path: string } | { type: "abs"; endpoint: string; container: string; keyEnv: string };
   inventory: Pick<InventoryEntry, "name" | "tier" | "size" | "writeFrequency">[];
   litestreamMetricsAddr: string;
+  /** A Litestream binary other than the one found by default (bundled, PATH, Homebrew). */
+  litestreamBinary?: string;
   metricsListen?: string;
   /** Overrides every tier's sync interval (benchmarks and tests that want speed). */
   syncInterval?: string;
@@ -46,6 +48,7 @@ export function fleetConfigYaml(o: FleetConfigOptions): string {
     `    data-dir: ${JSON.stringify(o.standbyDir)}`,
     ...store,
     "litestream:",
+    ...(o.litestreamBinary ? [`  binary: ${JSON.stringify(o.litestreamBinary)}`] : []),
     `  metrics-addr: ${o.litestreamMetricsAddr}`,
     "replicate:",
     `  metrics-listen: "${o.metricsListen ?? ""}"`,

@@ -7,7 +7,7 @@ import type { UnderstudyConfig } from "../config/types";
 import { loadInventory } from "../fleet/inventory";
 import { digestDatabase } from "../fleet/rowHash";
 import { Follower, type FollowState } from "../follower/follower";
-import { litestreamBinary } from "../litestream/binary";
+import { findLitestream, type LitestreamFound, litestreamBinary } from "../litestream/binary";
 import { formatPosition } from "../replica/layout";
 import { Replicator } from "../replicate/replicator";
 import type { ReplicateState } from "../replicate/state";
@@ -29,6 +29,8 @@ export interface DemoOptions {
   seconds: number;
   azurite: boolean;
   keep: boolean;
+  /** The Litestream binary to use instead of the one found by default. */
+  litestream?: string;
   /** Progress lines for a person; the demo prints nothing else while it runs. */
   progress: (line: string, final?: boolean) => void;
 }
@@ -48,6 +50,8 @@ export interface DemoResult {
   /** Lag samples across following databases while load ran, in ms. */
   lag: { p50: number; p99: number; max: number; samples: number };
   standbyEqual: { name: string; equal: boolean; rows: number }[];
+  /** Which Litestream ran: its path, where it was found, its version and line. */
+  litestream?: LitestreamFound;
   ok: boolean;
 }
 
@@ -92,11 +96,17 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       inventory,
       litestreamMetricsAddr: `127.0.0.1:${await freePort()}`,
       metricsListen: "127.0.0.1:0",
+      litestreamBinary: o.litestream,
     });
     // Written out so that, with --keep, `understudy status --config DIR/understudy.yml` works on what is left.
     writeFileSync(cfgFile, yaml);
     const cfg: UnderstudyConfig = parseConfig(yaml, cfgFile);
     const node = cfg.nodes[0];
+    const found = await findLitestream(cfg.litestream);
+    o.progress(
+      `Litestream ${found.version} (${found.family === "0.5" ? "LTX replicas" : "generations of WAL segments"}): ${found.path}, ${found.source}`,
+      true,
+    );
     replicator = new Replicator(cfg, node, { log: pino({ level: "silent" }), tickMs: 250 });
     const standby = cfg.nodes[1];
     follower = new Follower(cfg, standby, new CountingStore(await openStore(cfg.store)), {
@@ -205,6 +215,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       follow: followState,
       lag: { p50: q(0.5), p99: q(0.99), max: lags.length ? lags[lags.length - 1] : Number.NaN, samples: lags.length },
       standbyEqual,
+      litestream: found,
       ok,
     };
   } finally {

@@ -7,8 +7,7 @@ import type { NodeConfig, UnderstudyConfig } from "../config/types";
 import { Follower } from "../follower/follower";
 import { readPosition } from "../follower/position";
 import { restoreDatabase } from "../follower/restore";
-import { formatPosition } from "../replica/layout";
-import { type PositionsManifest, readManifest } from "../replica/manifest";
+import { entryPosition, type PositionsManifest, readManifest } from "../replica/manifest";
 import { CountingStore } from "../store/countingStore";
 import { openStore } from "../store/open";
 import { writeFileAtomic } from "../util/atomic";
@@ -315,7 +314,7 @@ async function applyExactly(
   const want = (name: string) => {
     const db = cfg.databases.find((d) => d.name === name);
     const e = db && final.databases[db.replicaPath];
-    return e && formatPosition(e);
+    return e && entryPosition(e);
   };
   f.start();
   const end = Date.now() + (o.catchUpMs ?? 120_000);

@@ -1,9 +1,10 @@
-import { closeSync, fsyncSync, ftruncateSync, openSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import { DatabaseChecksum, decodeLtx, type LtxFile, tracksChecksums } from "../replica/ltx";
 import { hex16, listLtx, restorePlan } from "../replica/ltxLayout";
 import type { ReplicaStore } from "../store/store";
 import { CorruptDataError } from "../util/lz4";
 import { ReplicaGapError } from "./build";
+import { standbyCounter, standbyPageOne } from "./liveDatabase";
 
 export interface LtxBuildResult {
   /** The TXID the file stands at. */
@@ -104,4 +105,20 @@ export async function buildFromLtx(
     complete: plan.complete,
     checksum,
   };
+}
+
+/**
+ * Makes a freshly built file a standby copy before it takes its place: page 1 in rollback-journal mode with the
+ * follower's change counter (see standbyPageOne), as every later apply writes it.
+ */
+export function markStandbyCopy(path: string, pageSize: number, dbPages: number): void {
+  const fd = openSync(path, "r+");
+  try {
+    const page1 = Buffer.alloc(pageSize);
+    readSync(fd, page1, 0, pageSize, 0);
+    writeSync(fd, standbyPageOne(page1, standbyCounter(page1.readUInt32BE(24)), dbPages), 0, pageSize, 0);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

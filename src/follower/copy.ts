@@ -3,15 +3,26 @@ import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { DatabaseConfig, NodeConfig } from "../config/types";
-import { formatPosition, formatWalPosition, hex8, segmentKey, segmentOffset, walPrefix } from "../replica/layout";
+import { currentFormat } from "../litestream/format";
+import { formatWalPosition, hex8, segmentKey, segmentOffset, walPrefix } from "../replica/layout";
+import { decodeLtx } from "../replica/ltx";
+import { hex16, listLtx, ltxKey, restorePlan } from "../replica/ltxLayout";
 import type { ManifestEntry, PositionsManifest } from "../replica/manifest";
 import type { CountingStore } from "../store/countingStore";
 import { decodeLz4Frame } from "../util/lz4";
 import { buildFromReplica, ReplicaGapError } from "./build";
+import { buildFromLtx, markStandbyCopy } from "./buildLtx";
 import { type Hold, holdFor, nextAttempt, pastGap } from "./hold";
 import { ForeignWriteError, LiveDatabase, RollbackPendingError } from "./liveDatabase";
 import type { LockKeeper } from "./lockKeeper";
-import { consumeSegment, type FollowPosition, mergeTransactions, readPosition, writePosition } from "./position";
+import {
+  consumeSegment,
+  copyPosition,
+  type FollowPosition,
+  mergeTransactions,
+  readPosition,
+  writePosition,
+} from "./position";
 import type { FollowDbPhase, FollowDbStatus } from "./state";
 import type { WalTransaction } from "./wal";
 
@@ -60,6 +71,8 @@ export class FollowedCopy {
   /** When the copy was last known to have everything the primary had. */
   currentAt?: number;
   nextForeignCheckAt = 0;
+  /** The line found in the store while no manifest says (probing); kept so probes do not list every time. */
+  private line?: "0.3" | "0.5";
 
   constructor(
     readonly db: DatabaseConfig,
@@ -183,6 +196,7 @@ export class FollowedCopy {
    */
   private async pastHold(target: ManifestEntry | undefined): Promise<"go" | "rebuild" | "wait"> {
     const h = this.hold as Hold;
+    if ((h.kind === "gap" || h.kind === "corrupt") && (await this.lineOf(target)) === "0.5") return this.pastHoldLtx(h);
     // Waiting for a first snapshot: the primary's manifest naming the database means there is one now.
     if (!h.generation && target) return "rebuild";
     if (h.kind === "gap" || h.kind === "corrupt") {
@@ -207,6 +221,42 @@ export class FollowedCopy {
     return "go";
   }
 
+  /**
+   * A 0.5 copy held at a missing or corrupt LTX file: goes on when the file is readable again, rebuilds when a
+   * snapshot (or the compacted levels) now reach past where the copy stands, waits otherwise.
+   */
+  private async pastHoldLtx(h: Hold): Promise<"go" | "rebuild" | "wait"> {
+    if (h.key) {
+      const raw = await this.ctx.store.getIfExists(h.key);
+      if (raw) {
+        try {
+          decodeLtx(raw);
+          this.clearHold(`${h.key} is readable again`);
+          return "go";
+        } catch {
+          // still corrupt
+        }
+      }
+    }
+    const at = this.pos?.txid ? BigInt(`0x${this.pos.txid}`) : 0n;
+    const plan = restorePlan(await listLtx(this.ctx.store, this.prefix));
+    if (plan && plan.txid > at) return "rebuild";
+    this.extendHold();
+    return "wait";
+  }
+
+  /**
+   * Which Litestream line wrote what this copy follows: the manifest says (a 0.5 entry carries its TXID), else
+   * the copy's own position, else the store (a database that moved keeps both; the newer history counts).
+   */
+  private async lineOf(target: ManifestEntry | undefined): Promise<"0.3" | "0.5"> {
+    if (target) return target.format === "0.5" ? "0.5" : "0.3";
+    if (this.line) return this.line;
+    if (this.pos) return this.pos.txid !== undefined ? "0.5" : "0.3";
+    this.line = (await currentFormat(this.ctx.store, this.prefix)) === "0.5" ? "0.5" : "0.3";
+    return this.line;
+  }
+
   private clearHold(why: string): void {
     if (!this.hold) return;
     this.event(`resumed: ${why}`);
@@ -224,6 +274,16 @@ export class FollowedCopy {
 
   /** Brings one copy forward; true when it applied segments (not a bootstrap or nothing new). */
   private async syncOne(pos: FollowPosition | undefined, target?: ManifestEntry): Promise<boolean> {
+    const line = await this.lineOf(target);
+    // The primary moved from one Litestream line to the other: the copy is rebuilt from the new history's first
+    // snapshot (every page: nothing written in between is missed), said as a bootstrap.
+    if (pos && existsSync(this.path) && (pos.txid !== undefined) !== (line === "0.5")) {
+      await this.bootstrap(
+        `the primary's replica is now Litestream ${line}'s (the copy followed ${line === "0.5" ? "0.3" : "0.5"})`,
+      );
+      return false;
+    }
+    if (line === "0.5") return this.syncLtx(pos, target);
     if (!pos || !existsSync(this.path) || (target && target.generation !== pos.generation)) {
       const why =
         !pos || !existsSync(this.path)
@@ -317,6 +377,91 @@ export class FollowedCopy {
     return segments > 0;
   }
 
+  /**
+   * Brings a copy of a Litestream 0.5 replica forward: the L0 file of each next TXID (one GET each, as for 0.3's
+   * segments), or — when retention took L0 — the compacted file that covers it and reaches furthest. Every file's
+   * checksum is verified before any of its pages is kept; what came before a missing or corrupt one is applied.
+   */
+  private async syncLtx(pos: FollowPosition | undefined, target?: ManifestEntry): Promise<boolean> {
+    if (!pos?.txid || !existsSync(this.path)) {
+      await this.bootstrap(pos ? "no local copy" : "no local copy yet");
+      return false;
+    }
+    const want = target?.txid ? BigInt(`0x${target.txid}`) : undefined;
+    let cur = BigInt(`0x${pos.txid}`);
+    const pages = new Map<number, Buffer>();
+    let dbPages = pos.dbPages;
+    let files = 0;
+    let stopped: Hold | undefined;
+    let reachedEnd = false;
+    let uploadedAt = pos.sourceUploadedAt;
+    const max = this.ctx.maxSegmentsPerRound ?? 256;
+    const at = (txid: bigint) => ({ generation: "ltx", index: Number(txid), offset: 0 });
+    while (files < max && (want === undefined || cur < want)) {
+      const next = cur + 1n;
+      let key = ltxKey(this.prefix, 0, next, next);
+      let raw = await this.ctx.store.getIfExists(key);
+      if (!raw) {
+        if (want === undefined) {
+          reachedEnd = true;
+          break;
+        }
+        // Retention removed L0 (or it never came): a compacted file covering the next TXID does as well.
+        const covering = (await listLtx(this.ctx.store, this.prefix, [1, 2, 3, 4, 5, 6, 7, 8]))
+          .filter((f) => f.minTxid <= next && f.maxTxid > cur)
+          .sort((a, b) => (a.maxTxid > b.maxTxid ? -1 : 1))[0];
+        raw = covering && (await this.ctx.store.getIfExists(covering.key));
+        if (!raw || !covering) {
+          stopped = holdFor(
+            "gap",
+            `TXID ${hex16(next)} is in no LTX file in the store while the primary is at ${hex16(want)}`,
+            key,
+            at(cur),
+          );
+          break;
+        }
+        key = covering.key;
+      }
+      try {
+        const f = decodeLtx(raw);
+        if (f.header.minTxid > next || f.header.maxTxid <= cur)
+          throw new Error(`holds TXIDs ${hex16(f.header.minTxid)}-${hex16(f.header.maxTxid)}, not ${hex16(next)}`);
+        if (f.header.pageSize !== pos.pageSize)
+          throw new Error(`page size ${f.header.pageSize}, the copy's is ${pos.pageSize}`);
+        for (const [pgno, data] of f.pages) pages.set(pgno, data);
+        dbPages = f.header.commit;
+        for (const pgno of pages.keys()) if (pgno > dbPages) pages.delete(pgno);
+        cur = f.header.maxTxid;
+        uploadedAt = target?.uploadedAt ?? new Date(f.header.timestamp).toISOString();
+        files++;
+      } catch (e) {
+        stopped = holdFor("corrupt", `corrupt LTX file not applied: ${key}: ${(e as Error).message}`, key, at(cur));
+        break;
+      }
+    }
+    let next = pos;
+    if (files > 0) {
+      this.live ??= new LiveDatabase(this.path, pos.pageSize, this.ctx.keeper);
+      await this.live.apply(pages, dbPages);
+      next = { ...pos, txid: hex16(cur), dbPages, sourceUploadedAt: uploadedAt, appliedAt: new Date().toISOString() };
+      writePosition(this.positionFile, next);
+      this.pos = next;
+      this.status.segmentsApplied += files;
+      this.status.transactionsApplied += files;
+      this.status.lastAppliedAt = next.appliedAt;
+      if (!stopped) this.status.lastError = undefined;
+      this.noteTarget(target);
+    }
+    if (stopped) {
+      this.stall(stopped);
+      return files > 0;
+    }
+    if (!this.ctx.manifest() && reachedEnd) this.currentAt = Date.now();
+    if (this.hold) this.clearHold("applying again");
+    this.setPhase("following", next);
+    return files > 0;
+  }
+
   /** Names the stall once, with what gets past it, and backs off; the copy keeps serving its last good state. */
   private stall(h: Hold): void {
     const same = this.hold?.reason === h.reason;
@@ -355,10 +500,7 @@ export class FollowedCopy {
     this.event(`bootstrap: ${why}`);
     const aside = this.asidePath;
     try {
-      const built = await buildFromReplica(this.ctx.store, this.prefix, aside, {
-        stopAtBreak: true,
-        generation: this.ctx.manifest()?.databases[this.db.replicaPath]?.generation,
-      });
+      const built = await this.build(aside);
       const pos = { ...built.position, appliedAt: new Date().toISOString() };
       if (!existsSync(this.path)) {
         await this.live?.close();
@@ -389,21 +531,15 @@ export class FollowedCopy {
       this.status.segmentsApplied += built.segments;
       this.status.lastAppliedAt = pos.appliedAt;
       this.status.lastError = undefined;
-      this.event(`bootstrapped from generation ${pos.generation} (snapshot + ${built.segments} segments)`);
+      this.event(
+        pos.txid !== undefined
+          ? `bootstrapped from the Litestream 0.5 replica at TXID ${pos.txid} (${built.segments} LTX files)`
+          : `bootstrapped from generation ${pos.generation} (snapshot + ${built.segments} segments)`,
+      );
       this.noteTarget(this.ctx.manifest()?.databases[this.db.replicaPath]);
       this.setPhase("following", pos);
       // Everything before a break in the chain is in the copy; the break itself is held like any other.
-      if (built.broken)
-        this.stall(
-          holdFor(
-            built.broken.kind,
-            built.broken.kind === "gap"
-              ? `WAL segment ${formatWalPosition(built.broken.at.index, built.broken.at.offset)} of generation ${built.broken.at.generation} is missing from the store`
-              : `corrupt segment not applied: ${built.broken.message}`,
-            built.broken.key,
-            built.broken.at,
-          ),
-        );
+      if (built.broken) this.stall(holdFor(built.broken.kind, built.broken.reason, built.broken.key, built.broken.at));
     } catch (e) {
       rmSync(aside, { force: true });
       if (e instanceof ReplicaGapError) {
@@ -420,6 +556,61 @@ export class FollowedCopy {
       }
       throw e;
     }
+  }
+
+  /** Builds a whole copy at `aside` from the store, by the line that wrote the replica; where a break stopped it. */
+  private async build(aside: string): Promise<{
+    position: FollowPosition;
+    segments: number;
+    broken?: {
+      kind: "gap" | "corrupt";
+      reason: string;
+      key?: string;
+      at?: { generation: string; index: number; offset: number };
+    };
+  }> {
+    const target = this.ctx.manifest()?.databases[this.db.replicaPath];
+    if ((await this.lineOf(target)) === "0.5") {
+      const r = await buildFromLtx(this.ctx.store, this.prefix, aside);
+      markStandbyCopy(aside, r.pageSize, r.commit);
+      return {
+        position: {
+          generation: "ltx",
+          index: 0,
+          offset: 0,
+          pageSize: r.pageSize,
+          dbPages: r.commit,
+          txid: hex16(r.txid),
+          sourceUploadedAt: r.upTo.toISOString(),
+          appliedAt: "",
+        },
+        segments: r.files,
+        broken: r.complete
+          ? undefined
+          : {
+              kind: "gap",
+              reason: `the LTX files in the store stop at TXID ${hex16(r.txid)}: a gap before the newest`,
+            },
+      };
+    }
+    const built = await buildFromReplica(this.ctx.store, this.prefix, aside, {
+      stopAtBreak: true,
+      generation: target?.generation,
+    });
+    const b = built.broken;
+    return {
+      position: built.position,
+      segments: built.segments,
+      broken: b && {
+        kind: b.kind,
+        reason:
+          b.kind === "gap"
+            ? `WAL segment ${formatWalPosition(b.at.index, b.at.offset)} of generation ${b.at.generation} is missing from the store`
+            : `corrupt segment not applied: ${b.message}`,
+        key: b.key,
+        at: b.at,
+      },
+    };
   }
 
   fail(e: Error): void {
@@ -460,7 +651,7 @@ export class FollowedCopy {
     this.status.phase = phase;
     if (pos) {
       this.status.generation = pos.generation;
-      this.status.position = formatPosition(pos);
+      this.status.position = copyPosition(pos);
     }
   }
 
@@ -476,6 +667,8 @@ export class FollowedCopy {
 
 /** Whether the copy has everything the manifest names. It can be past it: the manifest is published at intervals. */
 export function atOrPast(pos: FollowPosition, target: ManifestEntry): boolean {
+  if (target.format === "0.5")
+    return pos.txid !== undefined && target.txid !== undefined && BigInt(`0x${pos.txid}`) >= BigInt(`0x${target.txid}`);
   return (
     pos.generation === target.generation &&
     (pos.index > target.index || (pos.index === target.index && pos.offset >= target.offset))

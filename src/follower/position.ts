@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import { formatPosition } from "../replica/layout";
 import { writeFileAtomic } from "../util/atomic";
 import { CorruptDataError } from "../util/lz4";
 import { parseFrames, parseWalHeader, WAL_HEADER_SIZE, type WalChain, type WalTransaction } from "./wal";
@@ -17,6 +18,11 @@ export interface FollowPosition {
   dbPages: number;
   /** Upload time of the newest segment applied, when known. */
   sourceUploadedAt?: string;
+  /**
+   * A copy of a Litestream 0.5 replica: the TXID it stands at (16 hex digits); generation, index, offset, chain
+   * and pending then mean nothing.
+   */
+  txid?: string;
   appliedAt: string;
   /** Written by a follower that marks its change counters (see standbyCounter): the copy's counter is checked. */
   counters?: boolean;
@@ -86,4 +92,9 @@ export function readPosition(file: string): FollowPosition | undefined {
  */
 export function writePosition(file: string, pos: FollowPosition): void {
   writeFileAtomic(file, `${JSON.stringify({ ...pos, counters: true })}\n`, 0o644, false);
+}
+
+/** The copy's position as status shows it (and as entryPosition names the manifest's). */
+export function copyPosition(p: FollowPosition): string {
+  return p.txid !== undefined ? `txid ${p.txid}` : formatPosition(p);
 }

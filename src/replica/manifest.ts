@@ -1,4 +1,5 @@
 import type { ReplicaStore } from "../store/store";
+import { formatPosition } from "./layout";
 
 /** What the primary's replicate role publishes after uploads, so the standby needs no listings to find news. */
 export interface PositionsManifest {
@@ -29,6 +30,10 @@ export interface EpochRecord {
 }
 
 export interface ManifestEntry {
+  /** Set for a Litestream 0.5 replica: then `txid` is its position, and generation/index/offset mean nothing. */
+  format?: "0.5";
+  /** The replica's TXID (16 hex digits), for 0.5. */
+  txid?: string;
   generation: string;
   index: number;
   /** WAL byte offset where the newest uploaded segment ends: where the next one will start. */
@@ -38,6 +43,11 @@ export interface ManifestEntry {
   changedAt?: string;
   /** Where recent WAL indexes ended (hex index → offset): a roll-over needs no listing when it is known here. */
   ends?: Record<string, number>;
+}
+
+/** A database's position as the manifest names it, in the form the follower's status uses for its copy. */
+export function entryPosition(e: ManifestEntry): string {
+  return e.format === "0.5" ? `txid ${e.txid}` : formatPosition(e);
 }
 
 /** How many epochs the manifest remembers. */

@@ -7,11 +7,10 @@ import type { NodeConfig, UnderstudyConfig } from "../config/types";
 import { LeaseHolder } from "../failover/holder";
 import { runHook } from "../failover/hooks";
 import { Lease } from "../failover/lease";
-import { localChange } from "../fleet/localChange";
 import { findLitestream } from "../litestream/binary";
-import { renderLitestreamConfig } from "../litestream/render";
+import { formatProblem, storeFormats } from "../litestream/format";
+import { litestreamSocketPath, renderLitestreamConfig } from "../litestream/render";
 import { LitestreamSupervisor } from "../litestream/supervisor";
-import { parsePosition } from "../replica/layout";
 import { type EpochRecord, ManifestSupersededError, type PositionsManifest, writeManifest } from "../replica/manifest";
 import { openStore, replicaPrefix, storeBackend } from "../store/open";
 import type { ReplicaStore } from "../store/store";
@@ -20,9 +19,9 @@ import { DirLock } from "../util/dirLock";
 import { closeHttp, listenHttp, safeHandler, splitHostPort } from "../util/net";
 import { withTimeout } from "../util/timeout";
 import { GapWatch } from "./gapWatch";
+import { Line03, Line05, type LitestreamLine } from "./line";
 import { renderReplicateMetrics } from "./metrics";
-import { applyEvent, type DbReplicationState, type ReplicateState, writeReplicateState } from "./state";
-import { committedWalEnd, walUploaded } from "./walEnd";
+import { type DbReplicationState, type ReplicateState, writeReplicateState } from "./state";
 
 export const MANIFEST_HEARTBEAT_MS = 30_000;
 
@@ -85,6 +84,8 @@ export class Replicator {
   private stopping = false;
   private handingOff = false;
   readonly gaps: GapWatch;
+  /** How this Litestream line reports and proves its uploads (set at start, by the binary found). */
+  private line: LitestreamLine = new Line03(new Map());
   readonly dbs = new Map<string, DbReplicationState>();
   readonly state: ReplicateState;
 
@@ -131,12 +132,9 @@ export class Replicator {
     const { cfg, node, opts } = this;
     const found = await findLitestream(cfg.litestream);
     const binary = found.path;
-    const version = found.version;
-    if (found.family !== "0.3")
-      throw new UserError(
-        `${binary} (${found.source}) is Litestream ${version}: understudy replicate drives 0.3 only yet; set litestream.binary to a 0.3.13 binary (the bundled one on Linux x64)`,
-      );
-    this.state.litestream.version = version;
+    this.state.litestream.version = found.version;
+    this.line =
+      found.family === "0.5" ? new Line05(this.dbs, litestreamSocketPath(node), opts.log) : new Line03(this.dbs);
     const backend = storeBackend(cfg.store);
     this.state.store = backend.describe();
 
@@ -150,8 +148,11 @@ export class Replicator {
     Object.assign(env, creds.env);
     const secrets = creds.secrets;
     // Whatever the config named it first: replicate runs as the primary (the lease decides who that is).
-    writeFileAtomic(this.configPath, renderLitestreamConfig(cfg, { ...node, role: "primary" }));
+    writeFileAtomic(this.configPath, renderLitestreamConfig(cfg, { ...node, role: "primary" }, found.family));
     this.store = await openStore(cfg.store);
+    // A binary of the other line than the replicas in the store would start a second history beside them.
+    const problem = formatProblem(found.family, await storeFormats(cfg, this.store), cfg.litestream.format);
+    if (problem) throw new UserError(`${cfg.file}: ${problem}`);
     // One replicate per data dir, and nothing uploaded before this node holds the lease.
     this.dirLock = DirLock.acquire(node.dataDir, "replicate");
     const lease = new Lease(this.store, cfg.store.prefix, node.name, {
@@ -237,8 +238,8 @@ export class Replicator {
       this.dirty = true;
     });
     sup.on("event", (e) => {
-      if (applyEvent(this.dbs, e)) this.dirty = true;
-      this.gaps.record(e);
+      if (this.line.event(e)) this.dirty = true;
+      if (this.line.watchesGaps) this.gaps.record(e);
       if (e.msg === "wal segment written" || e.msg === "snapshot written") this.schedulePublish();
       const fields = { db: e.db, replica: e.replica, position: e.position, size: e.size, error: e.error };
       if (e.level === "ERROR") opts.log.error(fields, `litestream: ${e.msg}`);
@@ -256,8 +257,9 @@ export class Replicator {
       this.checkPresence(false);
       this.flush();
       void this.publish();
+      void this.poll();
     }, opts.tickMs ?? 1000);
-    if (cfg.replicate.gapCheckInterval > 0)
+    if (cfg.replicate.gapCheckInterval > 0 && this.line.watchesGaps)
       this.gapTimer = setInterval(() => void this.checkGaps(), cfg.replicate.gapCheckInterval);
   }
 
@@ -296,6 +298,22 @@ export class Replicator {
     }
   }
 
+  private polling = false;
+
+  /** Positions from Litestream itself where it answers (0.5); a move is published at once. */
+  private async poll(): Promise<void> {
+    if (this.polling || this.stopping || this.supervisor?.pid === undefined) return;
+    this.polling = true;
+    try {
+      if (await this.line.poll()) {
+        this.dirty = true;
+        this.schedulePublish();
+      }
+    } finally {
+      this.polling = false;
+    }
+  }
+
   private checkPresence(first: boolean): void {
     for (const d of this.dbs.values()) {
       const present = existsSync(d.path);
@@ -324,14 +342,8 @@ export class Replicator {
   manifest(): PositionsManifest {
     const databases: PositionsManifest["databases"] = {};
     for (const d of this.dbs.values()) {
-      const p = parsePosition(d.position);
-      if (!p || !d.lastUploadAt) continue;
-      databases[d.replicaPath] = {
-        ...p,
-        uploadedAt: d.lastUploadAt,
-        changedAt: localChange(d.path)?.toISOString(),
-        ends: d.indexEnds,
-      };
+      const e = this.line.entry(d);
+      if (e) databases[d.replicaPath] = e;
     }
     return {
       version: 1,
@@ -373,7 +385,7 @@ export class Replicator {
     // The final flag is news too: a switchover's last manifest may carry positions already published.
     const key = JSON.stringify([
       m.final ?? false,
-      Object.entries(m.databases).map(([k, v]) => [k, v.generation, v.index, v.offset]),
+      Object.entries(m.databases).map(([k, v]) => [k, v.generation, v.index, v.offset, v.txid]),
     ]);
     // Unchanged positions are republished every 30 s all the same: the standby reads the manifest's age to
     // tell an idle primary from one that stopped publishing.
@@ -541,21 +553,9 @@ export class Replicator {
     return resume(`${to} did not take the lease in ${Math.round(timeoutMs / 1000)}s`);
   }
 
-  /**
-   * Waits up to `ms` for Litestream to have uploaded every commit each present database's WAL holds now
-   * (walUploaded); returns the databases still behind.
-   */
-  private async awaitWalUploaded(ms: number): Promise<string[]> {
-    const end = Date.now() + ms;
-    // The commits there are now: writers that keep going must not keep the target moving.
-    const targets = new Map([...this.dbs.values()].map((d) => [d.path, committedWalEnd(d.path)]));
-    const behind = () =>
-      [...this.dbs.values()]
-        .filter((d) => d.present && !walUploaded(d.path, d.position, targets.get(d.path)))
-        .map((d) => d.name);
-    while (Date.now() < end && behind().length && this.supervisor?.pid !== undefined)
-      await new Promise((r) => setTimeout(r, 100));
-    return behind();
+  /** Waits up to `ms` for Litestream to have uploaded every commit each present database holds now. */
+  private awaitWalUploaded(ms: number): Promise<string[]> {
+    return this.line.awaitUploaded(ms, () => this.supervisor?.pid !== undefined);
   }
 
   async stop(): Promise<void> {

@@ -6,6 +6,7 @@ import Database from "better-sqlite3";
 import type { UnderstudyConfig } from "../../src/config/types";
 import { digestDatabase } from "../../src/fleet/rowHash";
 import type { FollowState } from "../../src/follower/follower";
+import { entryPosition } from "../../src/replica/manifest";
 import type { Replicator } from "../../src/replicate/replicator";
 import { BIN, waitFor } from "./env";
 
@@ -80,7 +81,7 @@ export function caughtUpTo(state: FollowState | undefined, r: Replicator, names:
     const db = r.cfg.databases.find((d) => d.name === n);
     const want = db && m.databases[db.replicaPath];
     const got = state.databases.find((d) => d.name === n);
-    return want && got?.position === `${want.generation}/${want.index.toString(16).padStart(8, "0")}:${want.offset}`;
+    return want && got?.position === entryPosition(want);
   });
 }
 
