@@ -329,3 +329,29 @@ test("Moving from 0.3.13 to 0.5: replicate refuses the 0.5 binary over 0.3 repli
   }
   assert.ok(f.pid > 0);
 });
+
+test("Litestream 0.5: drill --local --fast on it — power loss of the primary, automatic failover, the survivor serving, rejoin and failback — passes every criterion", {
+  skip,
+}, async (t) => {
+  const dir = tempDir(t, "ls05-drill");
+  const r = await cli(
+    ["drill", "--local", "--fast", "--litestream", BIN05 as string, "--json", "--report-dir", join(dir, "drills")],
+    { timeoutMs: 540_000 },
+  );
+  assert.ok(r.stdout.startsWith("{"), r.stderr);
+  const report = JSON.parse(r.stdout) as {
+    pass: boolean;
+    criteria: { name: string; pass: boolean; measured: string }[];
+    measurements: { litestream: string; p0?: { detail: string }[] };
+  };
+  assert.deepEqual(
+    report.criteria.filter((c) => !c.pass),
+    [],
+  );
+  assert.equal(r.code, 0);
+  assert.match(report.measurements.litestream, /\(0\.5\.\d+\)/);
+  assert.ok(
+    report.measurements.p0?.every((x) => /^at txid [0-9a-f]{16}$/.test(x.detail)),
+    JSON.stringify(report.measurements.p0),
+  );
+});

@@ -31,6 +31,7 @@ export async function drillCommand(argv: string[]): Promise<number> {
       rejoin: { type: "string" },
       "heartbeat-record": { type: "string" },
       "step-timeout": { type: "string" },
+      litestream: { type: "string" },
     },
     "drill",
   );
@@ -63,6 +64,7 @@ export async function drillCommand(argv: string[]): Promise<number> {
     scale: numberArg(values.scale, "scale", { min: 0.0001, max: 1 }) as number,
     keep: !!values.keep,
     break: brk as DrillBreak | undefined,
+    litestream: values.litestream as string | undefined,
     progress: (line) => {
       if (!values.json) process.stderr.write(`${line}\n`);
     },

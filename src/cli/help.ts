@@ -210,7 +210,7 @@ Example:
   understudy switchover --config examples/alai.yml --to forge`,
 
   drill: `Usage: understudy drill --local [--fast] [--manual] [--scale 0.0005] [--report-dir drills] [--keep]
-       [--break heartbeat-webhook|replication|p0-database] [--json]
+       [--break heartbeat-webhook|replication|p0-database] [--litestream PATH] [--json]
        understudy drill check [--config FILE] [--node NAME] [--ping-slack] [--json]
        understudy drill run [--config FILE] [--node NAME] [--yes] [--promote] [--trigger CMD] [--recover CMD]
        [--rejoin CMD] [--heartbeat-record FILE|URL] [--step-timeout 30m] [--ignore-checks] [--report-dir DIR] [--json]
@@ -232,7 +232,8 @@ file store, the plan's 69 databases at --scale of their sizes under steady write
 posting to a Slack stand-in; then runs the same measured drill on FORGE, with the power loss of ANVIL's
 whole group as its failure. The plan's timings by default (heartbeat 60s, alert after 2 failures, lease
 15s); --fast scales them for CI and the report says so. --manual: failover.mode manual, promote after the
-alert. --break sets one thing up wrong on purpose, to see the drill catch it.
+alert. --break sets one thing up wrong on purpose, to see the drill catch it. --litestream runs both
+nodes on that binary (0.3.x or 0.5.x).
 
 Both measure the plan's six criteria (alert latency, RPO, RTO, the P0 databases, inference, no loss after
 failback) plus time to rejoin and the writes kept aside, and write drill-TIME.md and .json (drill run: to

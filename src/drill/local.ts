@@ -31,6 +31,8 @@ export interface LocalDrillOptions {
   scale: number;
   keep: boolean;
   break?: DrillBreak;
+  /** A Litestream binary other than the one found by default (0.3.x or 0.5.x). */
+  litestream?: string;
   progress: (line: string) => void;
 }
 
@@ -155,6 +157,7 @@ export async function runLocalDrill(o: LocalDrillOptions): Promise<{ m: DrillMea
       syncInterval: "1s",
       restartBackoffMin: "200ms",
       healthUrls: { primary: `http://127.0.0.1:${ports.anvil}`, standby: `http://127.0.0.1:${ports.forge}` },
+      litestreamBinary: o.litestream,
     });
     // The plan's names for the two nodes.
     yaml = yaml

@@ -9,11 +9,14 @@ import { readRejoinReport } from "../failover/rejoin";
 import { switchover } from "../failover/switchover";
 import { APP_TABLES_SQL, digestDatabase } from "../fleet/rowHash";
 import { buildFromReplica } from "../follower/build";
+import { buildFromLtx } from "../follower/buildLtx";
 import { readPosition } from "../follower/position";
 import { alertSince, readHeartbeatRecord, targetOf } from "../heartbeat/record";
 import { litestreamBinary, litestreamVersion } from "../litestream/binary";
 import { checkPrimary, primaryHealthUrl, standbyNotReady } from "../node/primaryCheck";
+import { hex16 } from "../replica/ltxLayout";
 import { type PositionsManifest, readManifest } from "../replica/manifest";
+import { readReplicateState } from "../replicate/state";
 import { resolveSecret } from "../secrets/resolve";
 import { openStore, replicaPrefix } from "../store/open";
 import { UserError } from "../util/errors";
@@ -317,7 +320,25 @@ export async function runPairDrill(
         if (!existsSync(path)) detail = "missing";
         else if (!effective(cfg, d).follow) detail = "its tier is not followed";
         else if (!mine) detail = `no record of the position ${S} reached (${positions})`;
-        else {
+        else if (mine.txid !== undefined) {
+          // 0.5: one history; the old primary's part of it ends at the TXID this copy stood at when promoted (the
+          // promotion applied everything the store had). Rebuilt there from the store, it must pass and be whole.
+          const built = await buildFromLtx(store, replicaPrefix(cfg.store, d.replicaPath), join(scratch, d.name), {
+            upTo: BigInt(`0x${mine.txid}`),
+          });
+          const published = atFailure?.databases[d.replicaPath]?.txid;
+          const integrity = digestDatabase(path).integrity;
+          ok =
+            integrity === "ok" &&
+            hex16(built.txid) === mine.txid &&
+            (!published || BigInt(`0x${mine.txid}`) >= BigInt(`0x${published}`));
+          detail =
+            integrity !== "ok"
+              ? `integrity: ${integrity}`
+              : ok
+                ? `at txid ${mine.txid}`
+                : `at txid ${mine.txid}, but ${P}'s replica ${hex16(built.txid) !== mine.txid ? `rebuilds only to ${hex16(built.txid)}` : `was published at ${published}`}`;
+        } else {
           const built = await buildFromReplica(store, replicaPrefix(cfg.store, d.replicaPath), join(scratch, d.name), {
             generation:
               oldGen?.generations[d.replicaPath]?.slice(-1)[0] ?? atFailure?.databases[d.replicaPath]?.generation,
@@ -435,15 +456,25 @@ export async function runPairDrill(
     mkdirSync(check, { recursive: true });
     m.failbackBasis = `with what ${S} had at the handover, in the final positions ${P} applied`;
     m.failback = [];
+    const finalPositions = new Map(
+      (readReplicateState(node.stateDir)?.databases ?? []).map((x) => [x.name, x.position ?? ""]),
+    );
     for (const d of followed) {
       const had = join(dirname(node.dataDir), aside, d.name);
       if (!existsSync(had)) continue;
       const was = digestDatabase(had);
       let now: ReturnType<typeof digestDatabase> | undefined;
       try {
-        await buildFromReplica(store, replicaPrefix(cfg.store, d.replicaPath), join(check, d.name), {
-          generation: mine?.generations[d.replicaPath]?.slice(-1)[0],
-        });
+        // 0.5: this node's part of the one history ends at the TXID it last uploaded (its replicate state).
+        const last = finalPositions.get(d.name);
+        if (last?.startsWith("ltx/"))
+          await buildFromLtx(store, replicaPrefix(cfg.store, d.replicaPath), join(check, d.name), {
+            upTo: BigInt(`0x${last.slice(4)}`),
+          });
+        else
+          await buildFromReplica(store, replicaPrefix(cfg.store, d.replicaPath), join(check, d.name), {
+            generation: mine?.generations[d.replicaPath]?.slice(-1)[0],
+          });
         now = digestDatabase(join(check, d.name));
       } catch (e) {
         m.findings.push(`${d.name}: ${S}'s final positions cannot be rebuilt: ${(e as Error).message}`);
