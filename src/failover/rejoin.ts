@@ -12,6 +12,7 @@ import type { ReplicaStore } from "../store/store";
 import { writeFileAtomic } from "../util/atomic";
 import { DirLock } from "../util/dirLock";
 import { UserError } from "../util/errors";
+import { readEpochFile } from "./holder";
 import { Lease } from "./lease";
 
 export interface RejoinDatabase {
@@ -87,6 +88,7 @@ export async function rejoin(
     throw new UserError(
       `understudy replicate (pid ${pid}) still runs on ${node.dataDir}: stop it (and its service) first`,
     );
+  const mineEpoch = readEpochFile(join(node.stateDir, "lease-epoch"));
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const setAside = join(dirname(node.dataDir), `${basename(node.dataDir)}.set-aside-epoch${record.epoch}-${stamp}`);
   const scratch = join(setAside, ".compare");
@@ -114,7 +116,19 @@ export async function rejoin(
           : (await currentFormat(store, prefix)) === "0.5"
             ? 0n
             : undefined;
-      if (ltx !== undefined) await buildFromLtx(store, prefix, stored, ltx > 0n ? { upTo: ltx } : {});
+      // Exact when the lease went straight from this node to the holder: what the store had when it was taken
+      // (this node was fenced before); else up to what this node's replicate last saw uploaded (may lag by a sync).
+      if (ltx !== undefined)
+        await buildFromLtx(
+          store,
+          prefix,
+          stored,
+          mineEpoch !== undefined && record.epoch === mineEpoch + 1
+            ? { at: new Date(record.acquiredAt) }
+            : ltx > 0n
+              ? { upTo: ltx }
+              : {},
+        );
       else await buildFromReplica(store, prefix, stored, { generation: mine?.generation, stopAtBreak: true });
       row.unreplicated = rowsBeyond(path, stored);
     } catch (e) {

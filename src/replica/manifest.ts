@@ -50,6 +50,18 @@ export function entryPosition(e: ManifestEntry): string {
   return e.format === "0.5" ? `txid ${e.txid}` : formatPosition(e);
 }
 
+/** Whether `e` names a position past `before` (a later TXID; a new generation, or further in the same one). */
+export function entryAfter(e: ManifestEntry, before: ManifestEntry | undefined): boolean {
+  if (!before) return true;
+  if (e.format === "0.5" || before.format === "0.5")
+    return e.txid !== undefined && (before.txid === undefined || BigInt(`0x${e.txid}`) > BigInt(`0x${before.txid}`));
+  return (
+    e.generation !== before.generation ||
+    e.index > before.index ||
+    (e.index === before.index && e.offset > before.offset)
+  );
+}
+
 /** How many epochs the manifest remembers. */
 const EPOCHS_KEPT = 20;
 
