@@ -57,7 +57,9 @@ export function renderLitestreamConfig(
   const doc: Record<string, unknown> = {};
   if (node.role === "primary") {
     doc.addr = cfg.litestream.metricsAddr;
-    doc.logging = { level: "info", type: "json" };
+    // 0.5 reports each upload ("ltx file uploaded", with its TXIDs) at debug level only: what replicate reads
+    // positions from. understudy logs those lines at its own debug level.
+    doc.logging = { level: v5 ? "debug" : "info", type: "json" };
     if (v5) doc.socket = { enabled: true, path: litestreamSocketPath(node) };
   }
   const tiers = cfg.databases.map((db) => effective(cfg, db));

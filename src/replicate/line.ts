@@ -11,15 +11,13 @@ import { applyEvent, type DbReplicationState } from "./state";
 import { committedWalEnd, walUploaded } from "./walEnd";
 
 /**
- * What differs between the Litestream lines for the replicate role: where positions come from, what proves every
+ * What differs between the Litestream lines for the replicate role: how its log reports uploads, what proves every
  * commit reached the store, and how a database's position is published to the standby.
  */
 export interface LitestreamLine {
   readonly family: LitestreamFamily;
   /** Folds one of Litestream's log events into the per-database state; true when something changed. */
   event(e: LitestreamEvent): boolean;
-  /** Refreshes positions from Litestream itself where it answers (0.5's control socket); true when one moved. */
-  poll(): Promise<boolean>;
   /** Waits up to `ms` for every present database's committed data to be in the store; the names still behind. */
   awaitUploaded(ms: number, running: () => boolean): Promise<string[]>;
   /** The manifest entry of one database; undefined while nothing of it is known to be in the store. */
@@ -38,10 +36,6 @@ export class Line03 implements LitestreamLine {
 
   event(e: LitestreamEvent): boolean {
     return applyEvent(this.dbs, e);
-  }
-
-  async poll(): Promise<boolean> {
-    return false;
   }
 
   async awaitUploaded(ms: number, running: () => boolean): Promise<string[]> {
@@ -67,8 +61,10 @@ export class Line03 implements LitestreamLine {
 export const ltxPosition = (txid: number | bigint) => `ltx/${hex16(BigInt(txid))}`;
 
 /**
- * Litestream 0.5: positions from its control socket (POST /sync answers the replica's TXID — what the store has —
- * beside the database's), every commit proven uploaded by a sync that waits for the replica.
+ * Litestream 0.5: positions from its own account of each upload ("ltx file uploaded", logged at debug level, which
+ * the rendered config turns on for this); every commit proven uploaded by the control socket's sync that waits for
+ * the replica. Not by asking the socket every second: its only answer with the replica's TXID (POST /sync) makes
+ * Litestream sync, doubling the LTX files it writes and uploads (PUTs the store bills).
  */
 export class Line05 implements LitestreamLine {
   readonly family = "0.5" as const;
@@ -80,7 +76,7 @@ export class Line05 implements LitestreamLine {
     private readonly socketPath: string,
     private readonly log: Logger,
   ) {
-    // 0.5 names a database in some events by its file name only: a unique one maps back to its path.
+    // 0.5 names a database in its events by its file name only: a unique one maps back to its path.
     for (const d of dbs.values()) {
       const base = d.path.slice(d.path.lastIndexOf("/") + 1);
       this.byBase.set(base, this.byBase.has(base) ? null : d);
@@ -96,6 +92,20 @@ export class Line05 implements LitestreamLine {
     const s = this.find(e);
     if (!s) return false;
     const at = e.time.toISOString();
+    if (e.msg === "ltx file uploaded") {
+      // Its JSON carries "level" twice: the log level, then the LTX level, which wins. The replica's position is
+      // its level 0 (one file per sync); compactions upload higher levels.
+      const lvl = e.raw.level;
+      const max = e.raw.maxTXID;
+      if ((typeof lvl === "number" && lvl !== 0) || typeof max !== "string" || !/^[0-9a-f]{16}$/.test(max))
+        return false;
+      s.position = `ltx/${max}`;
+      s.generation = "ltx";
+      s.uploads++;
+      s.bytesUploaded += typeof e.raw.size === "number" ? e.raw.size : 0;
+      s.lastUploadAt = at;
+      return true;
+    }
     if (e.msg === "snapshot complete") {
       s.snapshots++;
       s.lastSnapshotAt = at;
@@ -107,23 +117,6 @@ export class Line05 implements LitestreamLine {
       return true;
     }
     return false;
-  }
-
-  async poll(): Promise<boolean> {
-    let moved = false;
-    for (const d of this.dbs.values()) {
-      if (!d.present || !existsSync(d.path)) continue;
-      const a = await syncDatabase(this.socketPath, d.path, false).catch(() => undefined);
-      if (!a?.replicated_txid) continue;
-      const pos = ltxPosition(a.replicated_txid);
-      if (pos === d.position) continue;
-      d.position = pos;
-      d.generation = "ltx";
-      d.uploads++;
-      d.lastUploadAt = new Date().toISOString();
-      moved = true;
-    }
-    return moved;
   }
 
   async awaitUploaded(ms: number, running: () => boolean): Promise<string[]> {

@@ -256,7 +256,8 @@ export class Replicator {
     sup.on("event", (e) => {
       if (this.line.event(e)) this.dirty = true;
       if (this.line.watchesGaps) this.gaps.record(e);
-      if (e.msg === "wal segment written" || e.msg === "snapshot written") this.schedulePublish();
+      if (e.msg === "wal segment written" || e.msg === "snapshot written" || e.msg === "ltx file uploaded")
+        this.schedulePublish();
       const fields = { db: e.db, replica: e.replica, position: e.position, size: e.size, error: e.error };
       if (e.level === "ERROR") opts.log.error(fields, `litestream: ${e.msg}`);
       else if (e.level === "WARN") opts.log.warn(fields, `litestream: ${e.msg}`);
@@ -273,7 +274,6 @@ export class Replicator {
       this.checkPresence(false);
       this.flush();
       void this.publish();
-      void this.poll();
     }, opts.tickMs ?? 1000);
     if (cfg.replicate.gapCheckInterval > 0 && this.line.watchesGaps)
       this.gapTimer = setInterval(() => void this.checkGaps(), cfg.replicate.gapCheckInterval);
@@ -311,22 +311,6 @@ export class Replicator {
       this.opts.log.warn({ err: (e as Error).message }, "cannot check the replica for gaps; retrying next time");
     } finally {
       this.gapChecking = false;
-    }
-  }
-
-  private polling = false;
-
-  /** Positions from Litestream itself where it answers (0.5); a move is published at once. */
-  private async poll(): Promise<void> {
-    if (this.polling || this.stopping || this.supervisor?.pid === undefined) return;
-    this.polling = true;
-    try {
-      if (await this.line.poll()) {
-        this.dirty = true;
-        this.schedulePublish();
-      }
-    } finally {
-      this.polling = false;
     }
   }
 
