@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { test } from "node:test";
+import Database from "better-sqlite3";
 import pino from "pino";
 import { loadConfig } from "../src/config/load";
 import { LoadWriter } from "../src/demo/load";
@@ -100,6 +101,10 @@ test("Litestream 0.5: understudy restore and verify read LTX replicas; the resto
     async () => (await listLtx(store, "litestream/mission-control", [0])).length >= 4,
     60_000,
   );
+  // A moment to restore to later (--at): what the store had then, a prefix of what it has at the end.
+  await new Promise((r) => setTimeout(r, 1500));
+  const midway = new Date();
+  await new Promise((r) => setTimeout(r, 3000));
   // Stop writing, let Litestream upload the rest and stop: then both restores must see exactly the same state.
   load.close();
   await new Promise((r) => setTimeout(r, 2500));
@@ -124,6 +129,19 @@ test("Litestream 0.5: understudy restore and verify read LTX replicas; the resto
     assert.deepEqual(a, b, `${n}: understudy's restore equals litestream restore (0.5), row by row`);
     assert.deepEqual(a, digestDatabase(join(dir, "primary", n)), `${n}: and the primary's own`);
   }
+  const then = join(dir, "midway.db");
+  const at = await cli(["restore", "mission-control.db", "--config", file, "--at", midway.toISOString(), "-o", then]);
+  assert.equal(at.code, 0, at.stderr);
+  const ids = (path: string) => {
+    const db = new Database(path, { readonly: true });
+    const r = db.prepare("SELECT id FROM items ORDER BY id").pluck().all() as number[];
+    db.close();
+    return r;
+  };
+  const [past, last] = [ids(then), ids(join(dir, "ours-mission-control.db"))];
+  assert.ok(past.length > 0 && past.length < last.length, `--at: ${past.length} of ${last.length} rows`);
+  assert.deepEqual(past, last.slice(0, past.length), "--at gives a prefix of the final state");
+  assert.equal(digestDatabase(then).integrity, "ok");
   const v = await cli(["verify", "--config", file, "--json"]);
   assert.equal(v.code, 0, v.stdout + v.stderr);
   const rows = (
