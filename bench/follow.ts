@@ -117,6 +117,16 @@ function splitLag(name: string, e2e: number, now: number): { primary: number; st
   return up === undefined ? { primary: e2e, standby: 0 } : { primary: up - committed, standby: now - up };
 }
 
+/** One round of end-to-end lag samples: each followed copy in `dir` that can be read, with its lag. */
+function sampleLags(load: LoadWriter, followed: string[], dir: string, now: number): [string, number][] {
+  const out: [string, number][] = [];
+  for (const n of followed) {
+    const l = endToEndLag(load, n, join(dir, n), now);
+    if (l !== undefined) out.push([n, l]);
+  }
+  return out;
+}
+
 async function runFollower(
   cfg: UnderstudyConfig,
   file: string,
@@ -164,9 +174,7 @@ async function runFollower(
   while (Date.now() - tS < seconds * 1000) {
     await sleep(1000);
     const now = Date.now();
-    for (const n of followed) {
-      const l = endToEndLag(load, n, join(dir, n), now);
-      if (l === undefined) continue;
+    for (const [n, l] of sampleLags(load, followed, dir, now)) {
       lags.push(l);
       const p = splitLag(n, l, now);
       split.primary.push(p.primary);
@@ -228,11 +236,7 @@ async function runNaive(
   const sampler = (async () => {
     while (running) {
       await sleep(1000);
-      const now = Date.now();
-      for (const n of followed) {
-        const l = endToEndLag(load, n, join(dir, n), now);
-        if (l !== undefined) lags.push(l);
-      }
+      for (const [, l] of sampleLags(load, followed, dir, Date.now())) lags.push(l);
     }
   })();
   const up0 = await litestreamPutBytes(cfg);
@@ -331,11 +335,7 @@ async function runRestoreF(
     const tS = Date.now();
     while (Date.now() - tS < seconds * 1000) {
       await sleep(1000);
-      const now = Date.now();
-      for (const n of followed) {
-        const l = endToEndLag(load, n, join(dir, n), now);
-        if (l !== undefined) lags.push(l);
-      }
+      for (const [, l] of sampleLags(load, followed, dir, Date.now())) lags.push(l);
       peak = Math.max(peak, rss());
     }
     const elapsed = (Date.now() - tS) / 1000;

@@ -70,8 +70,8 @@ test("applyLtx: with database checksums tracked, a file made for another state i
   const path = join(dir, "db");
   const fd = openSync(path, "w+");
   const running = new DatabaseChecksum(512);
-  applyLtx(fd, decodeLtx(snapshot), running, "snapshot");
-  applyLtx(fd, decodeLtx(delta), running, "delta");
+  applyLtx(fd, decodeLtx(snapshot), 512, running, "snapshot");
+  applyLtx(fd, decodeLtx(delta), 512, running, "delta");
   assert.equal(running.value(), after.value());
   assert.ok(readFileSync(path).subarray(512).equals(page(9)));
   // The same delta again: its pre-apply checksum no longer matches.
@@ -85,7 +85,7 @@ test("applyLtx: with database checksums tracked, a file made for another state i
     pre: sum.value(),
     post: after.value(),
   });
-  assert.throws(() => applyLtx(fd, decodeLtx(other), running, "stale"), /made for a database with checksum/);
+  assert.throws(() => applyLtx(fd, decodeLtx(other), 512, running, "stale"), /made for a database with checksum/);
   closeSync(fd);
   assert.ok(readFileSync(path).equals(before), "nothing of the refused file was written");
 });

@@ -10,31 +10,31 @@ import { renderTable } from "../util/table";
 import { COMMON, config, parse, printJson } from "./args";
 import { durationArg, numberArg } from "./opsArgs";
 
+const DRILL_OPTIONS = {
+  ...COMMON,
+  local: { type: "boolean", default: false },
+  fast: { type: "boolean", default: false },
+  manual: { type: "boolean", default: false },
+  scale: { type: "string", default: "0.0005" },
+  keep: { type: "boolean", default: false },
+  "report-dir": { type: "string" },
+  break: { type: "string" },
+  "ping-slack": { type: "boolean", default: false },
+  yes: { type: "boolean", default: false },
+  promote: { type: "boolean", default: false },
+  "ignore-checks": { type: "boolean", default: false },
+  trigger: { type: "string" },
+  recover: { type: "string" },
+  rejoin: { type: "string" },
+  "heartbeat-record": { type: "string" },
+  "step-timeout": { type: "string" },
+  litestream: { type: "string" },
+} as const;
+
+type DrillValues = ReturnType<typeof parse<typeof DRILL_OPTIONS>>["values"];
+
 export async function drillCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(
-    argv,
-    {
-      ...COMMON,
-      local: { type: "boolean", default: false },
-      fast: { type: "boolean", default: false },
-      manual: { type: "boolean", default: false },
-      scale: { type: "string", default: "0.0005" },
-      keep: { type: "boolean", default: false },
-      "report-dir": { type: "string" },
-      break: { type: "string" },
-      "ping-slack": { type: "boolean", default: false },
-      yes: { type: "boolean", default: false },
-      promote: { type: "boolean", default: false },
-      "ignore-checks": { type: "boolean", default: false },
-      trigger: { type: "string" },
-      recover: { type: "string" },
-      rejoin: { type: "string" },
-      "heartbeat-record": { type: "string" },
-      "step-timeout": { type: "string" },
-      litestream: { type: "string" },
-    },
-    "drill",
-  );
+  const { values, positionals } = parse(argv, DRILL_OPTIONS, "drill");
   if (positionals[0] === "check") {
     const cfg = config(values);
     const node = selectNode(cfg, { name: values.node });
@@ -79,8 +79,6 @@ export async function drillCommand(argv: string[]): Promise<number> {
   return r.pass ? 0 : 1;
 }
 
-type Values = ReturnType<typeof parse>["values"] & Record<string, string | boolean | undefined>;
-
 /** Reads one line from the terminal. */
 function ask(question: string): Promise<string> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -93,9 +91,9 @@ function ask(question: string): Promise<string> {
 }
 
 /** `drill run`: the prerequisites, the operator's confirmation, then the measured drill on the real pair. */
-async function drillRun(values: Values): Promise<number> {
+async function drillRun(values: DrillValues): Promise<number> {
   const cfg = config(values);
-  const node = selectNode(cfg, { name: values.node as string | undefined });
+  const node = selectNode(cfg, { name: values.node });
   const say = (line: string) => {
     if (!values.json) process.stderr.write(`${line}\n`);
   };
@@ -108,32 +106,29 @@ async function drillRun(values: Values): Promise<number> {
     );
     return 1;
   }
-  const primary = checks.find((c) => c.check === "primary")?.detail.split(" ")[0] ?? "the primary";
-  if (!values.yes) {
-    if (!process.stdin.isTTY)
-      throw new UserError("drill run takes the primary down for real: confirm with --yes when not at a terminal");
-    const a = await ask(
-      `\nThis drill takes ${primary} DOWN for real and fails over to ${node.name}. Type ${primary} to go on: `,
-    );
-    if (a !== primary) {
-      say("not confirmed; nothing was done");
-      return 1;
-    }
-  }
+  // Not at a terminal, nobody can answer: said before anything is touched.
+  if (!values.yes && !process.stdin.isTTY)
+    throw new UserError("drill run takes the primary down for real: confirm with --yes when not at a terminal");
   const d = cfg.drill;
   const m = await runPairDrill(cfg, node, {
-    trigger: (values.trigger as string | undefined) ?? d.trigger,
-    recover: (values.recover as string | undefined) ?? d.recover,
-    rejoin: (values.rejoin as string | undefined) ?? d.rejoin,
-    heartbeatRecord: (values["heartbeat-record"] as string | undefined) ?? d.heartbeatRecord,
-    stepTimeoutMs: durationArg(values["step-timeout"] as string | undefined, "step-timeout", true) ?? d.stepTimeout,
-    promote: !!values.promote,
+    trigger: values.trigger ?? d.trigger,
+    recover: values.recover ?? d.recover,
+    rejoin: values.rejoin ?? d.rejoin,
+    heartbeatRecord: values["heartbeat-record"] ?? d.heartbeatRecord,
+    stepTimeoutMs: durationArg(values["step-timeout"], "step-timeout", true) ?? d.stepTimeout,
+    promote: values.promote,
     progress: say,
+    confirm: values.yes
+      ? undefined
+      : async (primary) =>
+          (await ask(
+            `\nThis drill takes ${primary} DOWN for real and fails over to ${node.name}. Type ${primary} to go on: `,
+          )) === primary,
   });
   for (const c of failed)
     m.findings.unshift(`prerequisite failed before the drill (--ignore-checks): ${c.check}: ${c.detail}`);
   const r = drillReport(m);
-  const dir = values["report-dir"] ? resolve(values["report-dir"] as string) : join(node.stateDir, "drills");
+  const dir = values["report-dir"] ? resolve(values["report-dir"]) : join(node.stateDir, "drills");
   const out = writeDrillReport(dir, r);
   if (values.json) printJson({ ...r, report: out });
   else {

@@ -17,11 +17,8 @@ export interface DrillMeasurements {
   alertUnmeasured?: string;
   baselineOpenTasks?: number;
   survivorOpenTasks?: number;
-  /** How old the oldest row the survivor lacks was at the kill (0: it lacks none). */
+  /** At most how old the newest upload of a database the survivor lacks rows of was at the failure (0: none). */
   rpoMs?: number;
-  databases?: { name: string; committed: number; onSurvivor: number; lostWindowMs: number }[];
-  /** Rows committed on the primary that the survivor lacks (else summed from `databases`). */
-  lostRows?: number;
   promotedMs?: number;
   /** From the kill to a write on the survivor uploaded as the new epoch. */
   rtoMs?: number;
@@ -85,7 +82,7 @@ export function judge(m: DrillMeasurements): Criterion[] {
       measured:
         m.rpoMs === undefined
           ? "not measured"
-          : `${s(m.rpoMs)} (${m.lostRows ?? (m.databases ?? []).reduce((a, d) => a + d.committed - d.onSurvivor, 0)} rows; open tasks ${m.survivorOpenTasks ?? "?"} of ${m.baselineOpenTasks ?? "?"} at the baseline)`,
+          : `${s(m.rpoMs)} (${m.keptAside?.rows ?? "?"} rows; open tasks ${m.survivorOpenTasks ?? "?"} of ${m.baselineOpenTasks ?? "?"} at the baseline)`,
       pass: m.rpoMs !== undefined && m.rpoMs < 60_000,
     },
     {

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
@@ -11,7 +11,7 @@ import { INVENTORY_FILE } from "../demo/runDemo";
 import { WRITER } from "../demo/writerProcess";
 import { loadInventory } from "../fleet/inventory";
 import { readHeartbeatState } from "../heartbeat/state";
-import { litestreamBinary, litestreamVersion } from "../litestream/binary";
+import { readReplicateState } from "../replicate/state";
 import { freePort, httpStatus } from "../util/net";
 import type { DrillMeasurements } from "./criteria";
 import { BIN, cli, sleep, until } from "./measure";
@@ -204,8 +204,6 @@ ${o.break === "heartbeat-webhook" ? "" : "  slack-webhook: env:UNDERSTUDY_DRILL_
       UNDERSTUDY_DRILL_CLAUDE_KEY: "drill-has-no-claude",
       UNDERSTUDY_LOG_LEVEL: "info",
     };
-    const binary = litestreamBinary(cfg.litestream);
-    m.litestream = `${binary} (${await litestreamVersion(binary)})`;
     const followed = cfg.databases.filter((d) => effective(cfg, d).follow).map((d) => d.name);
     const p0 = cfg.databases.filter((d) => d.tier.startsWith("P0")).map((d) => d.name);
     const names = cfg.databases.map((d) => d.name);
@@ -306,8 +304,7 @@ ${o.break === "heartbeat-webhook" ? "" : "  slack-webhook: env:UNDERSTUDY_DRILL_
     if (o.break === "replication") {
       // Litestream on ANVIL stops uploading (stopped, not killed: it neither exits nor uploads), long enough to
       // exceed the RPO before the failure.
-      const ls = JSON.parse(readFileSync(join(anvil.stateDir, "replicate-state.json"), "utf8")).litestream
-        .pid as number;
+      const ls = readReplicateState(anvil.stateDir)?.litestream.pid as number;
       process.kill(ls, "SIGSTOP");
       step(`broken on purpose: ANVIL's Litestream (pid ${ls}) stopped uploading; waiting 75s before the failure`);
       await sleep(75_000);
@@ -327,27 +324,30 @@ ${o.break === "heartbeat-webhook" ? "" : "  slack-webhook: env:UNDERSTUDY_DRILL_
     // From here the drill is the real pair's (`drill run` on FORGE): its power loss is the kill of ANVIL's whole
     // group, ANVIL's return a new group, its rejoin the operator's command; what it measures is measured the same.
     await runPairDrill(cfg, forge, {
-      trigger: () => {
-        process.kill(-(anvilG.pid as number), "SIGKILL");
+      trigger: {
+        say: "POWER LOSS: ANVIL's whole process group killed (understudy run, Litestream, health, Ollama, the applications)",
+        run: () => {
+          process.kill(-(anvilG.pid as number), "SIGKILL");
+        },
       },
-      recover: () => {
-        anvilG = anvilGroup(false);
+      recover: {
+        say: "ANVIL powers on: its group starts again (understudy run, health, Ollama)",
+        run: () => {
+          anvilG = anvilGroup(false);
+        },
       },
-      rejoin: async () => {
-        const rj = await cli(["rejoin", "--config", file, "--node", anvil.name, "--json"], env);
-        if (rj.code !== 0) throw new Error(`rejoin failed: ${rj.stderr.trim().split("\n").pop()}`);
+      rejoin: {
+        say: "the operator runs understudy rejoin on ANVIL",
+        run: async () => {
+          const rj = await cli(["rejoin", "--config", file, "--node", anvil.name, "--json"], env);
+          if (rj.code !== 0) throw new Error(`rejoin failed: ${rj.stderr.trim().split("\n").pop()}`);
+        },
       },
       heartbeatRecord: cfg.heartbeat.stateFile,
       stepTimeoutMs: o.fast ? 120_000 : 600_000,
       promote: o.manual,
       progress: say,
       env,
-      actions: {
-        trigger:
-          "POWER LOSS: ANVIL's whole process group killed (understudy run, Litestream, health, Ollama, the applications)",
-        recover: "ANVIL powers on: its group starts again (understudy run, health, Ollama)",
-        rejoin: "the operator runs understudy rejoin on ANVIL",
-      },
       measurements: m,
       t0,
     });

@@ -1,11 +1,14 @@
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import type Database from "better-sqlite3";
+import Database from "better-sqlite3";
 
 /** The understudy CLI of this install, run as the operator would. */
 export const BIN = resolve(__dirname, "..", "..", "..", "bin", "understudy.js");
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from "../util/timeout";
+
+export { sleep };
 
 type Maybe<T> = T | undefined | false;
 
@@ -28,10 +31,19 @@ export function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: num
   );
 }
 
-/** The plan's baseline figure: `SELECT count(*) FROM tasks WHERE status='open'`; undefined without such a table. */
-export function openTasks(db: Database.Database): number | undefined {
-  const has = db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'tasks'").pluck().get();
-  return has ? (db.prepare("SELECT count(*) FROM tasks WHERE status = 'open'").pluck().get() as number) : undefined;
+/**
+ * The plan's baseline figure in one database file: `SELECT count(*) FROM tasks WHERE status='open'`; undefined
+ * without the file or such a table.
+ */
+export function openTasks(path: string): number | undefined {
+  if (!existsSync(path)) return undefined;
+  const db = new Database(path, { readonly: true, timeout: 5000 });
+  try {
+    const has = db.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'tasks'").pluck().get();
+    return has ? (db.prepare("SELECT count(*) FROM tasks WHERE status = 'open'").pluck().get() as number) : undefined;
+  } finally {
+    db.close();
+  }
 }
 
 /**

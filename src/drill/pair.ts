@@ -7,14 +7,14 @@ import type { NodeConfig, UnderstudyConfig } from "../config/types";
 import { Lease } from "../failover/lease";
 import { readRejoinReport } from "../failover/rejoin";
 import { switchover } from "../failover/switchover";
-import { APP_TABLES_SQL, digestDatabase } from "../fleet/rowHash";
+import { digestDatabase, ROWID_TABLES_SQL } from "../fleet/rowHash";
 import { buildFromReplica } from "../follower/build";
 import { buildFromLtx } from "../follower/buildLtx";
 import { readPosition } from "../follower/position";
 import { alertSince, readHeartbeatRecord, targetOf } from "../heartbeat/record";
 import { litestreamBinary, litestreamVersion } from "../litestream/binary";
 import { checkPrimary, primaryHealthUrl, standbyNotReady } from "../node/primaryCheck";
-import { hex16 } from "../replica/ltxLayout";
+import { hex16, parseTxid, positionTxid } from "../replica/ltxLayout";
 import { entryAfter, type PositionsManifest, readManifest } from "../replica/manifest";
 import { readReplicateState } from "../replicate/state";
 import { resolveSecret } from "../secrets/resolve";
@@ -24,8 +24,11 @@ import { httpStatus } from "../util/net";
 import type { DrillMeasurements } from "./criteria";
 import { cli, openTasks, sleep, testPrompt, until } from "./measure";
 
-/** An operator's action: a shell command (config `drill:`), or what `drill --local` does to its own nodes. */
-export type DrillAction = string | (() => void | Promise<void>);
+/**
+ * An operator's action: a shell command (config `drill:`), or what `drill --local` does to its own nodes, with the
+ * words the timeline gives it.
+ */
+export type DrillAction = string | { say: string; run: () => void | Promise<void> };
 
 export interface PairDrillOptions {
   /** Takes the primary down, brings it back, runs rejoin there; each unset one is asked of the operator. */
@@ -40,11 +43,11 @@ export interface PairDrillOptions {
   progress: (line: string) => void;
   /** The environment of the commands and of the CLI the drill runs (promote). */
   env?: NodeJS.ProcessEnv;
+  /** Asked once the primary is known, before anything is done: false stops the drill (UserError, nothing done). */
+  confirm?: (primary: string) => Promise<boolean>;
   /** Measurements begun by the caller (`drill --local`'s setup steps), and the time its timeline starts. */
   measurements?: DrillMeasurements;
   t0?: number;
-  /** How the timeline names the actions that are functions. */
-  actions?: { trigger?: string; recover?: string; rejoin?: string };
 }
 
 /** Rows per application table, and the highest rowid: enough to see an application add a row. */
@@ -52,7 +55,7 @@ function fingerprint(path: string): string | undefined {
   if (!existsSync(path)) return undefined;
   const db = new Database(path, { readonly: true, timeout: 5000 });
   try {
-    const tables = db.prepare(`${APP_TABLES_SQL} AND sql NOT LIKE '%WITHOUT ROWID%' ORDER BY name`).pluck().all();
+    const tables = db.prepare(`${ROWID_TABLES_SQL} ORDER BY name`).pluck().all();
     return (tables as string[])
       .map((t) => {
         const q = `"${t.replace(/"/g, '""')}"`;
@@ -60,16 +63,6 @@ function fingerprint(path: string): string | undefined {
         return `${t}:${r.n}:${r.m}`;
       })
       .join(",");
-  } finally {
-    db.close();
-  }
-}
-
-function openTasksIn(path: string): number | undefined {
-  if (!existsSync(path)) return undefined;
-  const db = new Database(path, { readonly: true, timeout: 5000 });
-  try {
-    return openTasks(db);
   } finally {
     db.close();
   }
@@ -106,6 +99,7 @@ export async function runPairDrill(
     );
   const primary = cfg.nodes.find((n) => n.name === held.holder);
   if (!primary) throw new UserError(`${held.holder} holds the lease but is not a node of ${cfg.file}`);
+  if (o.confirm && !(await o.confirm(primary.name))) throw new UserError("not confirmed; nothing was done");
   const purl = primaryHealthUrl(cfg, primary);
   const surl = primaryHealthUrl(cfg, node);
   if (!purl || !surl)
@@ -142,11 +136,11 @@ export async function runPairDrill(
   const commands: ChildProcess[] = [];
   /** Starts an operator action; it may never return (a shutdown over ssh), so it is not waited for. */
   const run = (what: string, cmd: DrillAction) => {
-    if (typeof cmd === "function") {
-      step(what);
+    if (typeof cmd !== "string") {
+      step(cmd.say);
       Promise.resolve()
-        .then(cmd)
-        .catch((e: Error) => m.findings.push(`${what}: ${e.message}`));
+        .then(cmd.run)
+        .catch((e: Error) => m.findings.push(`${cmd.say}: ${e.message}`));
       return;
     }
     step(`${what}: running \`${cmd}\``);
@@ -174,7 +168,7 @@ export async function runPairDrill(
     // §8.2 step 1: the baseline, as this node sees it.
     const lag = await standbyNotReady(surl, cfg.health.readyLag);
     if (lag) m.findings.push(`${S} was not a ready standby at the baseline: ${lag}`);
-    m.baselineOpenTasks = openTasksIn(mcPath);
+    m.baselineOpenTasks = openTasks(mcPath);
     const baseline = await readManifest(store, prefix);
     step(
       `baseline: ${P} holds the lease (epoch ${held.epoch}); ${S} ${lag ? `is NOT ready: ${lag}` : `follows ${followed.length} databases within ${cfg.health.readyLag / 1000}s`}${m.baselineOpenTasks !== undefined ? `; ${m.baselineOpenTasks} open tasks in ${S}'s copy of mission-control.db` : ""}; ${P}'s positions published ${baseline?.publishedAt ?? "never"}`,
@@ -204,7 +198,7 @@ export async function runPairDrill(
     let began: number | undefined;
     if (o.trigger) {
       began = Date.now();
-      run(o.actions?.trigger ?? "FAILURE", o.trigger);
+      run("FAILURE", o.trigger);
     } else
       step(
         `FAILURE: take ${P} down now (pull the plug, or shut it down); the drill waits for /primary to stop answering`,
@@ -320,14 +314,14 @@ export async function runPairDrill(
           // 0.5: one history; the old primary's part of it ends at the TXID this copy stood at when promoted (the
           // promotion applied everything the store had). Rebuilt there from the store, it must pass and be whole.
           const built = await buildFromLtx(store, replicaPrefix(cfg.store, d.replicaPath), join(scratch, d.name), {
-            upTo: BigInt(`0x${mine.txid}`),
+            upTo: parseTxid(mine.txid),
           });
           const published = atFailure?.databases[d.replicaPath]?.txid;
           const integrity = digestDatabase(path).integrity;
           ok =
             integrity === "ok" &&
             hex16(built.txid) === mine.txid &&
-            (!published || BigInt(`0x${mine.txid}`) >= BigInt(`0x${published}`));
+            (!published || parseTxid(mine.txid) >= parseTxid(published));
           detail =
             integrity !== "ok"
               ? `integrity: ${integrity}`
@@ -356,7 +350,7 @@ export async function runPairDrill(
       m.p0.push({ name: d.name, ok, detail });
     }
     // The open tasks FORGE took over with: its copy at the old primary's last upload, before its applications wrote.
-    m.survivorOpenTasks = openTasksIn(join(scratch, "mission-control.db"));
+    m.survivorOpenTasks = openTasks(join(scratch, "mission-control.db"));
     rmSync(scratch, { recursive: true, force: true });
     step(`P0 on ${S}: ${m.p0.filter((x) => x.ok).length}/${p0.length} present, intact and at ${P}'s last upload`);
 
@@ -387,12 +381,12 @@ export async function runPairDrill(
     await alert;
 
     // Step 7: the old primary comes back, rejoins; what it had not uploaded is the RPO.
-    if (o.recover) run(o.actions?.recover ?? `${P} back`, o.recover);
+    if (o.recover) run(`${P} back`, o.recover);
     else step(`bring ${P} back now (power it on); the drill waits for its health endpoint`);
     await wait(`${P}'s health endpoint`, async () => (await httpStatus(`${purl}/health`)) !== 0);
     step(`${P} answers again`);
     const rejoinFrom = Date.now();
-    if (o.rejoin) run(o.actions?.rejoin ?? `${P} rejoins`, o.rejoin);
+    if (o.rejoin) run(`${P} rejoins`, o.rejoin);
     else step(`run \`understudy rejoin --node ${primary.name}\` on ${P}; the drill waits for its report in the store`);
     const rj = await wait(`${P}'s rejoin report in the store`, async () => {
       const r = await readRejoinReport(store, prefix, primary.name).catch(() => undefined);
@@ -401,9 +395,12 @@ export async function runPairDrill(
     const lostBy = rj.databases
       .map((d) => ({ d, rows: Object.values(d.unreplicated).reduce((a, b) => a + b, 0) }))
       .filter((x) => x.rows);
-    m.keptAside = { dir: `${primary.name}:${rj.setAside}`, rows: 0, databases: lostBy.map((x) => x.d.name) };
-    m.keptAside.rows = lostBy.reduce((a, x) => a + x.rows, 0);
-    m.lostRows = m.keptAside.rows;
+    // The rows the old primary had not uploaded are both what the survivor lacks (RPO) and what was kept aside.
+    m.keptAside = {
+      dir: `${primary.name}:${rj.setAside}`,
+      rows: lostBy.reduce((a, x) => a + x.rows, 0),
+      databases: lostBy.map((x) => x.d.name),
+    };
     let rpo = 0;
     const unknown: string[] = [];
     for (const { d } of lostBy) {
@@ -453,7 +450,7 @@ export async function runPairDrill(
     m.failbackBasis = `with what ${S} had at the handover, in the final positions ${P} applied`;
     m.failback = [];
     const finalPositions = new Map(
-      (readReplicateState(node.stateDir)?.databases ?? []).map((x) => [x.name, x.position ?? ""]),
+      (readReplicateState(node.stateDir)?.databases ?? []).map((x) => [x.name, x.position]),
     );
     for (const d of followed) {
       const had = join(dirname(node.dataDir), aside, d.name);
@@ -462,11 +459,9 @@ export async function runPairDrill(
       let now: ReturnType<typeof digestDatabase> | undefined;
       try {
         // 0.5: this node's part of the one history ends at the TXID it last uploaded (its replicate state).
-        const last = finalPositions.get(d.name);
-        if (last?.startsWith("ltx/"))
-          await buildFromLtx(store, replicaPrefix(cfg.store, d.replicaPath), join(check, d.name), {
-            upTo: BigInt(`0x${last.slice(4)}`),
-          });
+        const last = positionTxid(finalPositions.get(d.name));
+        if (last !== undefined)
+          await buildFromLtx(store, replicaPrefix(cfg.store, d.replicaPath), join(check, d.name), { upTo: last });
         else
           await buildFromReplica(store, replicaPrefix(cfg.store, d.replicaPath), join(check, d.name), {
             generation: mine?.generations[d.replicaPath]?.slice(-1)[0],

@@ -3,10 +3,11 @@ import { basename, dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import type { Logger } from "pino";
 import type { NodeConfig, UnderstudyConfig } from "../config/types";
-import { APP_TABLES_SQL } from "../fleet/rowHash";
+import { ROWID_TABLES_SQL } from "../fleet/rowHash";
 import { buildFromReplica } from "../follower/build";
 import { buildFromLtx } from "../follower/buildLtx";
 import { currentFormat } from "../litestream/format";
+import { positionTxid } from "../replica/ltxLayout";
 import { openStore, replicaPrefix } from "../store/open";
 import type { ReplicaStore } from "../store/store";
 import { writeFileAtomic } from "../util/atomic";
@@ -108,28 +109,15 @@ export async function rejoin(
       // What this node's own generation holds in the store: the last state anyone else can have seen.
       const stored = join(scratch, db.name);
       const prefix = replicaPrefix(cfg.store, db.replicaPath);
-      // 0.5 keeps one history across epochs: this node's part ends at the TXID it last uploaded.
-      const ltx = mine?.position?.startsWith("ltx/")
-        ? BigInt(`0x${mine.position.slice(4)}`)
-        : mine?.generation
-          ? undefined
-          : (await currentFormat(store, prefix)) === "0.5"
-            ? 0n
-            : undefined;
-      // Exact when the lease went straight from this node to the holder: what the store had when it was taken
-      // (this node was fenced before); else up to what this node's replicate last saw uploaded (may lag by a sync).
-      if (ltx !== undefined)
-        await buildFromLtx(
-          store,
-          prefix,
-          stored,
-          mineEpoch !== undefined && record.epoch === mineEpoch + 1
-            ? { at: new Date(record.acquiredAt) }
-            : ltx > 0n
-              ? { upTo: ltx }
-              : {},
-        );
-      else await buildFromReplica(store, prefix, stored, { generation: mine?.generation, stopAtBreak: true });
+      const txid = positionTxid(mine?.position);
+      const v5 = txid !== undefined || (!mine?.generation && (await currentFormat(store, prefix)) === "0.5");
+      if (!v5) await buildFromReplica(store, prefix, stored, { generation: mine?.generation, stopAtBreak: true });
+      // 0.5 keeps one history across epochs. This node's part of it: exactly what the store had when the lease went
+      // straight from here to its holder (this node was fenced before); else up to the TXID its replicate last
+      // saw uploaded (may lag by a sync).
+      else if (mineEpoch !== undefined && record.epoch === mineEpoch + 1)
+        await buildFromLtx(store, prefix, stored, { at: new Date(record.acquiredAt) });
+      else await buildFromLtx(store, prefix, stored, txid !== undefined ? { upTo: txid } : {});
       row.unreplicated = rowsBeyond(path, stored);
     } catch (e) {
       row.compareError = (e as Error).message;
@@ -181,7 +169,7 @@ function rowsBeyond(path: string, stored: string): Record<string, number> {
   const local = new Database(path, { readonly: true, timeout: 5000 });
   const theirs = new Database(stored, { readonly: true });
   try {
-    const tables = local.prepare(`${APP_TABLES_SQL} AND sql NOT LIKE '%WITHOUT ROWID%'`).pluck().all() as string[];
+    const tables = local.prepare(ROWID_TABLES_SQL).pluck().all() as string[];
     for (const t of tables) {
       const q = `"${t.replace(/"/g, '""')}"`;
       const has = theirs.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?").pluck().get(t);

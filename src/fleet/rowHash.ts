@@ -16,6 +16,9 @@ export interface ContentDigest {
 export const APP_TABLES_SQL =
   "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_litestream\\_%' ESCAPE '\\'";
 
+/** The application's tables that have rowids (not WITHOUT ROWID): where "rows beyond a rowid" means something. */
+export const ROWID_TABLES_SQL = `${APP_TABLES_SQL} AND sql NOT LIKE '%WITHOUT ROWID%'`;
+
 /** What a database holds, as one comparable digest: how data-safety claims are checked, never by file bytes. */
 export function digestDatabase(path: string): ContentDigest {
   const db = new Database(path, { readonly: true, fileMustExist: true });

@@ -18,30 +18,37 @@ export interface LtxBuildResult {
   upTo: Date;
   /** Whether the chain reached the newest TXID in the store (false: a gap the files could not bridge). */
   complete: boolean;
-  /** The database checksum as LTX computes it, kept page by page (checked against each file that carries one). */
-  checksum: DatabaseChecksum;
 }
 
 /**
- * Applies one decoded LTX file to an open database file: every page at its place, the file cut to the commit
- * size; the running checksum follows, and must equal the file's pre- and post-apply checksums when it tracks
- * them. Throws CorruptDataError (nothing of the file applied) when the pre-apply checksum does not match.
+ * Applies one decoded LTX file to an open database file of `pageSize`: every page at its place, the file cut to the
+ * commit size. `sum`, kept when the replica carries database checksums (Litestream 0.5.17's do not: a CRC-64 of
+ * every page would then buy nothing), follows page by page and must equal the file's pre- and post-apply
+ * checksums. Throws CorruptDataError (nothing of the file applied) when the page size or pre-apply checksum do not
+ * match.
  */
-export function applyLtx(fd: number, f: LtxFile, sum: DatabaseChecksum, label: string): void {
+export function applyLtx(
+  fd: number,
+  f: LtxFile,
+  pageSize: number,
+  sum: DatabaseChecksum | undefined,
+  label: string,
+): void {
   const h = f.header;
-  if (h.pageSize !== sum.pageSize)
-    throw new CorruptDataError(`${label}: page size ${h.pageSize}, the database's is ${sum.pageSize}`);
-  if (tracksChecksums(h) && h.minTxid !== 1n && h.preApplyChecksum !== sum.value())
+  if (h.pageSize !== pageSize)
+    throw new CorruptDataError(`${label}: page size ${h.pageSize}, the database's is ${pageSize}`);
+  const check = sum && tracksChecksums(h);
+  if (check && h.minTxid !== 1n && h.preApplyChecksum !== sum.value())
     throw new CorruptDataError(
       `${label}: made for a database with checksum ${h.preApplyChecksum.toString(16)}, this one's is ${sum.value().toString(16)}`,
     );
   for (const [pgno, data] of f.pages) {
     writeSync(fd, data, 0, data.length, (pgno - 1) * h.pageSize);
-    sum.set(pgno, data);
+    sum?.set(pgno, data);
   }
   ftruncateSync(fd, h.commit * h.pageSize);
-  sum.truncate(h.commit);
-  if (tracksChecksums(h) && f.postApplyChecksum !== sum.value())
+  sum?.truncate(h.commit);
+  if (check && f.postApplyChecksum !== sum.value())
     throw new CorruptDataError(
       `${label}: the database's checksum after it is ${sum.value().toString(16)}, the file says ${f.postApplyChecksum.toString(16)}`,
     );
@@ -69,6 +76,7 @@ export async function buildFromLtx(
   const fd = openSync(outPath, "w");
   let bytes = 0;
   let sum: DatabaseChecksum | undefined;
+  let pageSize = 0;
   let upTo = new Date(0);
   let commit = 0;
   try {
@@ -85,8 +93,11 @@ export async function buildFromLtx(
         throw new CorruptDataError(
           `${info.key}: holds TXIDs ${hex16(f.header.minTxid)}-${hex16(f.header.maxTxid)}, not what its name says`,
         );
-      sum ??= new DatabaseChecksum(f.header.pageSize);
-      applyLtx(fd, f, sum, info.key);
+      if (!pageSize) {
+        pageSize = f.header.pageSize;
+        if (tracksChecksums(f.header)) sum = new DatabaseChecksum(pageSize);
+      }
+      applyLtx(fd, f, pageSize, sum, info.key);
       upTo = new Date(f.header.timestamp);
       commit = f.header.commit;
     }
@@ -94,16 +105,14 @@ export async function buildFromLtx(
   } finally {
     closeSync(fd);
   }
-  const checksum = sum as DatabaseChecksum;
   return {
     txid: plan.txid,
-    pageSize: checksum.pageSize,
+    pageSize,
     commit,
     files: plan.files.length,
     bytesDownloaded: bytes,
     upTo,
     complete: plan.complete,
-    checksum,
   };
 }
 

@@ -6,7 +6,7 @@ import type { DatabaseConfig, NodeConfig } from "../config/types";
 import { currentFormat } from "../litestream/format";
 import { formatWalPosition, hex8, segmentKey, segmentOffset, walPrefix } from "../replica/layout";
 import { decodeLtx } from "../replica/ltx";
-import { hex16, listLtx, ltxKey, restorePlan } from "../replica/ltxLayout";
+import { furthestFrom, hex16, listLtx, ltxKey, parseTxid, restorePlan } from "../replica/ltxLayout";
 import type { ManifestEntry, PositionsManifest } from "../replica/manifest";
 import type { CountingStore } from "../store/countingStore";
 import { decodeLz4Frame } from "../util/lz4";
@@ -201,18 +201,7 @@ export class FollowedCopy {
     if (!h.generation && target) return "rebuild";
     if (h.kind === "gap" || h.kind === "corrupt") {
       if (target && h.generation && target.generation !== h.generation) return "rebuild";
-      if (h.key) {
-        const raw = await this.ctx.store.getIfExists(h.key);
-        if (raw) {
-          try {
-            decodeLz4Frame(raw);
-            this.clearHold(`${h.key} is readable again`);
-            return "go";
-          } catch {
-            // still corrupt: fall through to look for a snapshot past it
-          }
-        }
-      }
+      if (await this.readableAgain(h, decodeLz4Frame)) return "go";
       if (await pastGap(this.ctx.store, this.prefix, h)) return "rebuild";
       this.extendHold();
       return "wait";
@@ -226,23 +215,25 @@ export class FollowedCopy {
    * snapshot (or the compacted levels) now reach past where the copy stands, waits otherwise.
    */
   private async pastHoldLtx(h: Hold): Promise<"go" | "rebuild" | "wait"> {
-    if (h.key) {
-      const raw = await this.ctx.store.getIfExists(h.key);
-      if (raw) {
-        try {
-          decodeLtx(raw);
-          this.clearHold(`${h.key} is readable again`);
-          return "go";
-        } catch {
-          // still corrupt
-        }
-      }
-    }
-    const at = this.pos?.txid ? BigInt(`0x${this.pos.txid}`) : 0n;
+    if (await this.readableAgain(h, decodeLtx)) return "go";
+    const at = this.pos?.txid ? parseTxid(this.pos.txid) : 0n;
     const plan = restorePlan(await listLtx(this.ctx.store, this.prefix));
     if (plan && plan.txid > at) return "rebuild";
     this.extendHold();
     return "wait";
+  }
+
+  /** The held file is back and decodes (one GET): the hold is lifted. False while it is missing or still corrupt. */
+  private async readableAgain(h: Hold, decode: (raw: Buffer) => unknown): Promise<boolean> {
+    const raw = h.key ? await this.ctx.store.getIfExists(h.key) : undefined;
+    if (!raw) return false;
+    try {
+      decode(raw);
+    } catch {
+      return false;
+    }
+    this.clearHold(`${h.key} is readable again`);
+    return true;
   }
 
   /**
@@ -387,8 +378,8 @@ export class FollowedCopy {
       await this.bootstrap(pos ? "no local copy" : "no local copy yet");
       return false;
     }
-    const want = target?.txid ? BigInt(`0x${target.txid}`) : undefined;
-    let cur = BigInt(`0x${pos.txid}`);
+    const want = target?.txid ? parseTxid(target.txid) : undefined;
+    let cur = parseTxid(pos.txid);
     const pages = new Map<number, Buffer>();
     let dbPages = pos.dbPages;
     let files = 0;
@@ -407,9 +398,7 @@ export class FollowedCopy {
           break;
         }
         // Retention removed L0 (or it never came): a compacted file covering the next TXID does as well.
-        const covering = (await listLtx(this.ctx.store, this.prefix, [1, 2, 3, 4, 5, 6, 7, 8]))
-          .filter((f) => f.minTxid <= next && f.maxTxid > cur)
-          .sort((a, b) => (a.maxTxid > b.maxTxid ? -1 : 1))[0];
+        const covering = furthestFrom(await listLtx(this.ctx.store, this.prefix, [1, 2, 3, 4, 5, 6, 7, 8]), cur);
         raw = covering && (await this.ctx.store.getIfExists(covering.key));
         if (!raw || !covering) {
           stopped = holdFor(
@@ -668,7 +657,7 @@ export class FollowedCopy {
 /** Whether the copy has everything the manifest names. It can be past it: the manifest is published at intervals. */
 export function atOrPast(pos: FollowPosition, target: ManifestEntry): boolean {
   if (target.format === "0.5")
-    return pos.txid !== undefined && target.txid !== undefined && BigInt(`0x${pos.txid}`) >= BigInt(`0x${target.txid}`);
+    return pos.txid !== undefined && target.txid !== undefined && parseTxid(pos.txid) >= parseTxid(target.txid);
   return (
     pos.generation === target.generation &&
     (pos.index > target.index || (pos.index === target.index && pos.offset >= target.offset))

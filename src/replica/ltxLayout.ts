@@ -20,6 +20,17 @@ export interface LtxFileInfo {
 
 export const hex16 = (n: bigint) => n.toString(16).padStart(16, "0");
 
+/** A TXID written as Litestream writes it (16 hex digits). */
+export const parseTxid = (hex: string): bigint => BigInt(`0x${hex}`);
+
+/** A 0.5 replica's position as replicate-state and status keep it: `ltx/` and the TXID. */
+export const ltxPosition = (txid: bigint): string => `ltx/${hex16(txid)}`;
+
+/** The TXID of a position `ltxPosition` wrote; undefined for anything else (a 0.3 position, none). */
+export function positionTxid(position: string | undefined): bigint | undefined {
+  return position?.startsWith("ltx/") ? parseTxid(position.slice(4)) : undefined;
+}
+
 export function ltxKey(prefix: string, level: number, min: bigint, max: bigint): string {
   return `${prefix}/ltx/${level}/${hex16(min)}-${hex16(max)}.ltx`;
 }
@@ -28,7 +39,7 @@ export function ltxKey(prefix: string, level: number, min: bigint, max: bigint):
 export function parseLtxKey(prefix: string, key: string): Omit<LtxFileInfo, "size" | "at"> | undefined {
   const m = /^ltx\/(\d+)\/([0-9a-f]{16})-([0-9a-f]{16})\.ltx$/.exec(key.slice(prefix.length + 1));
   if (!m || !key.startsWith(`${prefix}/`)) return undefined;
-  return { key, level: Number(m[1]), minTxid: BigInt(`0x${m[2]}`), maxTxid: BigInt(`0x${m[3]}`) };
+  return { key, level: Number(m[1]), minTxid: parseTxid(m[2]), maxTxid: parseTxid(m[3]) };
 }
 
 /** Every LTX file of one replica (a listing per level), each level ordered by TXID. */
@@ -62,15 +73,24 @@ export function restorePlan(
   const plan = [snap];
   let cur = snap.maxTxid;
   const deltas = within.filter((f) => f.level !== SNAPSHOT_LEVEL);
-  for (;;) {
-    let best: LtxFileInfo | undefined;
-    for (const f of deltas)
-      if (f.minTxid <= cur + 1n && f.maxTxid > cur && (!best || f.maxTxid > best.maxTxid)) best = f;
-    if (!best) break;
+  for (let best = furthestFrom(deltas, cur); best; best = furthestFrom(deltas, cur)) {
     plan.push(best);
     cur = best.maxTxid;
   }
   return { files: plan, txid: cur, complete: cur >= newestTxid(within) };
+}
+
+/**
+ * Of the files that hold the TXID after `cur` (a compacted one may begin before it), the one reaching furthest;
+ * undefined when none does. The one rule for restores and for the follower's way past a retention.
+ */
+export function furthestFrom<T extends Pick<LtxFileInfo, "minTxid" | "maxTxid">>(
+  files: T[],
+  cur: bigint,
+): T | undefined {
+  let best: T | undefined;
+  for (const f of files) if (f.minTxid <= cur + 1n && f.maxTxid > cur && (!best || f.maxTxid > best.maxTxid)) best = f;
+  return best;
 }
 
 /** The highest TXID any of the files reaches; 0 for none. (BigInt: Math.max does not take them.) */

@@ -1,5 +1,6 @@
 import type { ReplicaStore } from "../store/store";
 import { formatPosition } from "./layout";
+import { parseTxid } from "./ltxLayout";
 
 /** What the primary's replicate role publishes after uploads, so the standby needs no listings to find news. */
 export interface PositionsManifest {
@@ -54,7 +55,7 @@ export function entryPosition(e: ManifestEntry): string {
 export function entryAfter(e: ManifestEntry, before: ManifestEntry | undefined): boolean {
   if (!before) return true;
   if (e.format === "0.5" || before.format === "0.5")
-    return e.txid !== undefined && (before.txid === undefined || BigInt(`0x${e.txid}`) > BigInt(`0x${before.txid}`));
+    return e.txid !== undefined && (before.txid === undefined || parseTxid(e.txid) > parseTxid(before.txid));
   return (
     e.generation !== before.generation ||
     e.index > before.index ||

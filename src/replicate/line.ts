@@ -5,8 +5,9 @@ import type { LitestreamFamily } from "../litestream/binary";
 import type { LitestreamEvent } from "../litestream/events";
 import { syncDatabase } from "../litestream/socket";
 import { parsePosition } from "../replica/layout";
-import { hex16 } from "../replica/ltxLayout";
+import { hex16, ltxPosition, parseTxid, positionTxid } from "../replica/ltxLayout";
 import type { ManifestEntry } from "../replica/manifest";
+import { sleep } from "../util/timeout";
 import { applyEvent, type DbReplicationState } from "./state";
 import { committedWalEnd, walUploaded } from "./walEnd";
 
@@ -25,8 +26,6 @@ export interface LitestreamLine {
   /** Whether the watch for uploaded-then-lost WAL segments applies (0.3 only). */
   readonly watchesGaps: boolean;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Litestream 0.3: positions from its log ("wal segment written"), uploads proven against its shadow WAL. */
 export class Line03 implements LitestreamLine {
@@ -56,9 +55,6 @@ export class Line03 implements LitestreamLine {
     return { ...p, uploadedAt: d.lastUploadAt, changedAt: localChange(d.path)?.toISOString(), ends: d.indexEnds };
   }
 }
-
-/** A 0.5 position as replicate-state and status show it: the replica's TXID. */
-export const ltxPosition = (txid: number | bigint) => `ltx/${hex16(BigInt(txid))}`;
 
 /**
  * Litestream 0.5: positions from its own account of each upload ("ltx file uploaded", logged at debug level, which
@@ -99,7 +95,7 @@ export class Line05 implements LitestreamLine {
       const max = e.raw.maxTXID;
       if ((typeof lvl === "number" && lvl !== 0) || typeof max !== "string" || !/^[0-9a-f]{16}$/.test(max))
         return false;
-      s.position = `ltx/${max}`;
+      s.position = ltxPosition(parseTxid(max));
       s.generation = "ltx";
       s.uploads++;
       s.bytesUploaded += typeof e.raw.size === "number" ? e.raw.size : 0;
@@ -130,8 +126,8 @@ export class Line05 implements LitestreamLine {
         return undefined;
       });
       if (!a || a.replicated_txid < a.txid) behind.push(d.name);
-      else if (ltxPosition(a.replicated_txid) !== d.position) {
-        d.position = ltxPosition(a.replicated_txid);
+      else if (ltxPosition(BigInt(a.replicated_txid)) !== d.position) {
+        d.position = ltxPosition(BigInt(a.replicated_txid));
         d.lastUploadAt = new Date().toISOString();
       }
     }
@@ -139,10 +135,11 @@ export class Line05 implements LitestreamLine {
   }
 
   entry(d: DbReplicationState): ManifestEntry | undefined {
-    if (!d.position?.startsWith("ltx/") || !d.lastUploadAt) return undefined;
+    const txid = positionTxid(d.position);
+    if (txid === undefined || !d.lastUploadAt) return undefined;
     return {
       format: "0.5",
-      txid: d.position.slice(4),
+      txid: hex16(txid),
       generation: "ltx",
       index: 0,
       offset: 0,
